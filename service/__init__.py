@@ -1,0 +1,1 @@
+"""focusqc.service."""

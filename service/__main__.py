@@ -1,0 +1,5 @@
+"""Run the command line: ``python -m focusqc.service``."""
+
+from focusqc.service.cli import main
+
+main()
