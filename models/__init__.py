@@ -1,0 +1,1 @@
+"""focusqc.models."""
