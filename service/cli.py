@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import time
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path  # noqa: TC003 - typer reads the annotations at run time
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 app = typer.Typer(
     help="focusqc: acquisition-time autofocus QC for microscopes.",
