@@ -34,6 +34,18 @@ class Ranges:
     size_px: int = 128
 
 
+#: Axial extent of each fluorescent specimen kind (um): cultured-cell nuclei are 5-8 um tall,
+#: membranes and tissue fill a cell's height, filaments and beads are thin.
+THICKNESS_UM = {
+    "nuclei": (3.0, 8.0),
+    "filaments": (0.0, 1.0),
+    "puncta": (0.0, 3.0),
+    "membranes": (2.0, 6.0),
+    "beads": (0.0, 0.0),
+    "tissue": (2.0, 6.0),
+    "empty": (0.0, 0.0),
+}
+
 #: The training distribution.
 DEFAULT_RANGES = Ranges()
 
@@ -104,6 +116,7 @@ def fluorescence_spec(seed: int, ranges: Ranges = DEFAULT_RANGES) -> TileSpec:
     if rng.random() < 0.15:
         layers = tuple(float(x) for x in rng.uniform(-2, 2, int(rng.integers(2, 4))) * dof)
     peak_e = _log_uniform(rng, 20, 5000)
+    thickness = float(rng.uniform(*THICKNESS_UM.get(specimen, (0.0, 0.0))))
     return TileSpec(
         seed=seed,
         modality="fluorescence",
@@ -115,6 +128,7 @@ def fluorescence_spec(seed: int, ranges: Ranges = DEFAULT_RANGES) -> TileSpec:
         defocus_um=_defocus_dof(rng, ranges.max_defocus_dof) * dof,
         tilt_um_per_um=tilt,
         layer_offsets_um=layers,
+        thickness_um=thickness,
         peak_photons=peak_e,
         background_photons=_log_uniform(rng, 1, 200) * (peak_e / 500) ** 0.5,
         shading=float(rng.choice([0.0, rng.uniform(0.2, 2.0)])),

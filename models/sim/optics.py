@@ -161,18 +161,20 @@ def _radius_grid(shape: tuple[int, int], pixel_um: float) -> Array:
     return np.asarray(np.hypot(yy[:, None], xx[None, :]), dtype=np.float64)
 
 
-def psf_2d(optics: Optics, z_um: float, shape: tuple[int, int], pixel_um: float) -> Array:
+def psf_2d(optics: Optics, z_um: float | Array, shape: tuple[int, int], pixel_um: float) -> Array:
     """PSF sampled on a periodic pixel grid centred at index (0, 0), normalised to unit sum.
 
+    Several ``z_um`` values give their mean: the PSF of a uniform slab spanning those planes.
     Values are point samples: the renderer integrates over camera pixels by summing an
     oversampled grid. Beyond the geometric blur radius plus ten Airy radii the PSF is set to 0.
     """
+    z = np.atleast_1d(np.asarray(z_um, dtype=np.float64))
     r = _radius_grid(shape, pixel_um)
     sin_max = min(optics.na / min(optics.n_sample, optics.n_immersion), 0.995)
-    blur = abs(z_um - optics.depth_um) * sin_max / np.sqrt(1 - sin_max**2)
+    blur = float(np.abs(z - optics.depth_um).max()) * sin_max / np.sqrt(1 - sin_max**2)
     r_max = min(float(r.max()), 1.5 * blur + 10 * optics.wavelength_um / optics.na)
     r_grid = np.arange(0, r_max + pixel_um, pixel_um / 2)
-    profile = radial_psf(optics, z_um, r_grid)[0]
+    profile = radial_psf(optics, z, r_grid).mean(axis=0)
     img = np.interp(r, r_grid, profile, right=0.0)
     total = img.sum()
     if total <= 0:
@@ -204,7 +206,7 @@ def best_focus_z_um(optics: Optics) -> float:
 
 
 def psf_at_defocus(
-    optics: Optics, defocus_um: float, shape: tuple[int, int], pixel_um: float
+    optics: Optics, defocus_um: float | Array, shape: tuple[int, int], pixel_um: float
 ) -> Array:
-    """PSF for a defocus measured from the true best focus."""
+    """PSF for a defocus measured from the true best focus (several: their slab mean)."""
     return psf_2d(optics, best_focus_z_um(optics) + defocus_um, shape, pixel_um)

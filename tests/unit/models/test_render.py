@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from focusqc.models.sim.camera import Camera
 from focusqc.models.sim.draw import Ranges, brightfield_spec, draw_spec
-from focusqc.models.sim.optics import Optics
-from focusqc.models.sim.render import TileSpec, render
+from focusqc.models.sim.optics import Optics, psf_at_defocus
+from focusqc.models.sim.render import TileSpec, render, slab_psf
 
 OPTICS = Optics(
     na=0.75, wavelength_um=0.52, n_immersion=1.0, n_sample=1.33, depth_um=3.0, pixel_size_um=0.25
@@ -126,3 +126,10 @@ def test_ranges_cover_the_promised_optics() -> None:
     assert min(waves) < 0.47 and max(waves) > 0.68
     assert {s.optics.n_immersion for s in specs} == {1.0, 1.333, 1.518}
     assert 0.05 < np.mean([s.specimen == "empty" for s in specs]) < 0.15
+
+
+def test_a_thick_slab_is_blurred_even_in_focus() -> None:
+    flat = slab_psf(replace(BASE, thickness_um=0.0), 0.0, (96, 96), 0.1)
+    assert np.allclose(flat, psf_at_defocus(OPTICS, 0.0, (96, 96), 0.1))
+    thick = slab_psf(replace(BASE, thickness_um=6.0), 0.0, (96, 96), 0.1)
+    assert thick.sum() == pytest.approx(1.0) and thick.max() < 0.5 * flat.max()
