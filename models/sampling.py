@@ -30,6 +30,17 @@ def canonical_pixel_um(na: float, wavelength_um: float) -> float:
     return CANONICAL_PIXEL_PER_LAMBDA_OVER_NA * wavelength_um / na
 
 
+def depth_of_field_um(na: float, wavelength_um: float, n_immersion: float = 1.0) -> float:
+    """The optics-free axial unit: ``lambda / (2 (n - sqrt(n**2 - NA**2)))``.
+
+    It is the defocus that puts the same phase excursion across every pupil: the textbook
+    ``lambda * n / NA**2`` at low NA, and still comparable across objectives at high NA.
+    """
+    if not 0 < na <= n_immersion:
+        raise SamplingError(f"na={na} must be > 0 and not exceed n_immersion={n_immersion}")
+    return float(wavelength_um / (2.0 * (n_immersion - np.sqrt(n_immersion**2 - na**2))))
+
+
 def canonical_zoom(pixel_size_um: float, na: float, wavelength_um: float) -> float:
     """Factor by which an image's side grows when brought to canonical sampling."""
     if pixel_size_um <= 0:
@@ -37,24 +48,29 @@ def canonical_zoom(pixel_size_um: float, na: float, wavelength_um: float) -> flo
     return pixel_size_um / canonical_pixel_um(na, wavelength_um)
 
 
-def to_canonical(
-    image: NDArray[np.generic], pixel_size_um: float, na: float, wavelength_um: float
-) -> NDArray[np.float32]:
-    """Resample a 2-D (H, W) or colour (H, W, C) image to canonical sampling.
+def zoom_image(image: NDArray[np.floating], zoom: float) -> NDArray[np.float32]:
+    """Resample (H, W) or (H, W, C) by ``zoom``: anti-aliased when shrinking, linear always.
 
     Shrinking first low-passes with a Gaussian of ``0.5 / zoom`` pixels, so nothing aliases;
     growing interpolates linearly and adds no detail the camera did not record.
     """
     img = np.asarray(image, dtype=np.float32)
-    if img.ndim not in (2, 3):
-        raise SamplingError(f"image has shape {img.shape}: expected (H, W) or (H, W, C)")
-    zoom = canonical_zoom(pixel_size_um, na, wavelength_um)
-    spatial = (zoom, zoom) + ((1.0,) if img.ndim == 3 else ())
+    colour = (1.0,) if img.ndim == 3 else ()
     if zoom < 1.0:
-        sigma = (0.5 / zoom, 0.5 / zoom) + ((0.0,) if img.ndim == 3 else ())
-        img = ndimage.gaussian_filter(img, sigma, mode="reflect")
+        img = ndimage.gaussian_filter(
+            img, (0.5 / zoom, 0.5 / zoom, *(0.0,) * len(colour)), mode="reflect"
+        )
     if abs(zoom - 1.0) < 1e-3:
         return img
-    return np.asarray(
-        ndimage.zoom(img, spatial, order=1, mode="reflect", grid_mode=True), dtype=np.float32
-    )
+    out = ndimage.zoom(img, (zoom, zoom, *colour), order=1, mode="reflect", grid_mode=True)
+    return np.asarray(out, dtype=np.float32)
+
+
+def to_canonical(
+    image: NDArray[np.generic], pixel_size_um: float, na: float, wavelength_um: float
+) -> NDArray[np.float32]:
+    """Resample a 2-D (H, W) or colour (H, W, C) image to canonical sampling."""
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim not in (2, 3):
+        raise SamplingError(f"image has shape {img.shape}: expected (H, W) or (H, W, C)")
+    return zoom_image(img, canonical_zoom(pixel_size_um, na, wavelength_um))

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
-from focusqc.models.sampling import canonical_pixel_um
 from numpy.typing import NDArray
 from scipy.special import j0
+
+from focusqc.models.sampling import canonical_pixel_um, depth_of_field_um
 
 Array = NDArray[np.float64]
 
@@ -99,8 +100,7 @@ class Optics:
     @property
     def depth_of_field_um(self) -> float:
         """The optics-free axial unit of defocus labels (see the module docstring)."""
-        n = self.n_immersion
-        return float(self.wavelength_um / (2.0 * (n - np.sqrt(n**2 - self.na**2))))
+        return depth_of_field_um(self.na, self.wavelength_um, self.n_immersion)
 
     @property
     def canonical_pixel_um(self) -> float:
