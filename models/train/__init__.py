@@ -1,0 +1,1 @@
+"""Training, behind the ``train`` extra (torch): never imported by the service."""
