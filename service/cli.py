@@ -47,9 +47,10 @@ def simulate(
     ] = 0,
 ) -> None:
     """Simulate a labelled data set of defocused tiles from physics, and a focal-sweep montage."""
-    from focusqc.models.sim.dataset import write
     from rich.console import Console
     from rich.progress import Progress
+
+    from focusqc.models.sim.dataset import write
 
     console = Console(stderr=True)
     start = time.perf_counter()
@@ -73,3 +74,13 @@ def simulate(
 def main() -> None:
     """Entry point for ``python -m focusqc.service``."""
     app()
+
+
+def _register_model_commands() -> None:
+    from focusqc.service import cli_model
+
+    app.command()(cli_model.train)
+    app.command()(cli_model.score)
+
+
+_register_model_commands()

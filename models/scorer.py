@@ -1,0 +1,172 @@
+"""Score tiles with the exported focus model on onnxruntime (GPU when present, CPU otherwise)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from focusqc.models.preprocess import tile_patches
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+SHIPPED_MODEL = Path(__file__).with_name("focus_model.onnx")
+SHIPPED_SHA256 = Path(__file__).with_name("focus_model.sha256")
+Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
+_PROVIDER_NAMES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+class ModelError(RuntimeError):
+    """A model file that is missing, corrupt, or not a focusqc focus model."""
+
+
+@dataclass(frozen=True)
+class TileScore:
+    """The verdict on one tile: tile-level numbers and the per-patch map behind them."""
+
+    defocus_um: float  # |defocus|, certainty-weighted over patches with structure
+    defocus_dof: float
+    side_above_prob: float  # P(focal plane above the object); 0.5 = cannot tell
+    certainty: float  # 0 = no focus information (blank), 1 = sure
+    blank_prob: float
+    patch_defocus_um: NDArray[np.float32]
+    patch_certainty: NDArray[np.float32]
+    patch_blank_prob: NDArray[np.float32]
+    patch_centres_px: NDArray[np.int64]
+    patch_native_px: int
+    provider: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, hex."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def choose_providers(requested: Provider, available: list[str]) -> list[str]:
+    """Execution providers to ask for, best first, always ending with the CPU."""
+    if requested == "cpu":
+        return ["CPUExecutionProvider"]
+    wanted = ["tensorrt", "cuda"] if requested in ("auto", "tensorrt") else ["cuda"]
+    chosen = [_PROVIDER_NAMES[p] for p in wanted if _PROVIDER_NAMES[p] in available]
+    return [*chosen, "CPUExecutionProvider"]
+
+
+class FocusScorer:
+    """Load the focus model once; score tiles of any size, mono or RGB."""
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        provider: Provider = "auto",
+        threads: int = 0,
+        expected_sha256: str | None = None,
+        require_gpu: bool = False,
+    ) -> None:
+        import onnxruntime as ort
+
+        path = Path(model_path) if model_path else SHIPPED_MODEL
+        if not path.is_file():
+            raise ModelError(
+                f"model file {path} not found: reinstall focusqc, or pass the path "
+                "of a model written by 'focusqc train'"
+            )
+        if expected_sha256 is None and path == SHIPPED_MODEL and SHIPPED_SHA256.is_file():
+            expected_sha256 = SHIPPED_SHA256.read_text().split()[0]
+        if expected_sha256 and file_sha256(path) != expected_sha256:
+            raise ModelError(
+                f"model file {path} does not match its pinned SHA-256 "
+                f"{expected_sha256[:12]}...: the file is corrupt or was replaced"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(path),
+                options,
+                providers=choose_providers(provider, ort.get_available_providers()),
+            )
+        except Exception as exc:
+            raise ModelError(f"onnxruntime cannot load {path}: {exc}") from exc
+        self.provider = self.session.get_providers()[0]
+        if require_gpu and self.provider == "CPUExecutionProvider":
+            raise ModelError(
+                "the configuration requires a GPU but onnxruntime fell back to the "
+                "CPU: check the NVIDIA driver and that onnxruntime-gpu is installed"
+            )
+        self.meta = self._read_metadata(path)
+        self.patch_px = int(self.meta["focusqc.patch_px"])
+        self.bin_centres = np.asarray(json.loads(self.meta["focusqc.bin_centres_dof"]), np.float32)
+        self._check_signature(path)
+
+    def _read_metadata(self, path: Path) -> dict[str, str]:
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        if meta.get("focusqc.format") != "focusqc.focus-model":
+            raise ModelError(
+                f"{path} is an ONNX model but not a focusqc focus model "
+                "(no focusqc metadata): export it with 'focusqc train'"
+            )
+        return meta
+
+    def _check_signature(self, path: Path) -> None:
+        inputs = self.session.get_inputs()
+        shape = inputs[0].shape if len(inputs) == 1 else None
+        if (
+            shape is None
+            or inputs[0].name != "patches"
+            or list(shape[1:]) != [3, self.patch_px, self.patch_px]
+        ):
+            raise ModelError(
+                f"{path} takes {[(i.name, i.shape) for i in inputs]}, expected "
+                f"one input 'patches' of shape [batch, 3, {self.patch_px}, "
+                f"{self.patch_px}]"
+            )
+
+    @property
+    def version(self) -> str:
+        """Model version string from the metadata."""
+        return self.meta.get("focusqc.model_version", "unknown")
+
+    def predict(self, patches: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
+        """Run the network on (B, 3, P, P) patches: bin probabilities, side, blank."""
+        probs, side, blank = self.session.run(None, {"patches": patches.astype(np.float32)})
+        return np.asarray(probs), np.asarray(side), np.asarray(blank)
+
+    def score(
+        self,
+        image: NDArray[np.generic],
+        *,
+        pixel_size_um: float,
+        na: float,
+        wavelength_um: float,
+        n_immersion: float = 1.0,
+        budget: int = 16,
+    ) -> TileScore:
+        """Score one camera tile given its optics (defocus comes back in micrometres)."""
+        from focusqc.models.postprocess import aggregate
+
+        patches = tile_patches(image, pixel_size_um, na, wavelength_um, self.patch_px, budget)
+        probs, side, blank = self.predict(patches.pixels)
+        return aggregate(
+            probs,
+            side,
+            blank,
+            self.bin_centres,
+            patches,
+            na=na,
+            wavelength_um=wavelength_um,
+            n_immersion=n_immersion,
+            provider=self.provider,
+        )

@@ -1,0 +1,143 @@
+"""``focusqc train`` and ``focusqc score``: make the focus model, and use it on finished images."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Files = Annotated[list[Path], typer.Argument(help="Images: TIFF/OME-TIFF, PNG or JPEG.")]
+
+
+def train(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for focus_model.onnx and its log.")],
+    tiles: Annotated[int, typer.Option(min=1, help="Simulated tiles (4 patches each).")] = 12000,
+    epochs: Annotated[int, typer.Option(min=1)] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the data and the weights.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")] = 0,
+) -> None:
+    """Simulate training data, train the focus model on the CPU, and export it to ONNX."""
+    try:
+        from focusqc.models.train.data import make_training_set
+        from focusqc.models.train.fit import TrainConfig, export, fit
+    except ImportError as exc:  # torch lives behind the extra
+        raise typer.BadParameter(
+            f"training needs the train extra: pip install -e '.[train]' ({exc})"
+        ) from exc
+    from rich.console import Console
+    from rich.progress import Progress
+
+    config = TrainConfig(seed=seed, tiles=tiles, epochs=epochs)
+    console = Console(stderr=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with Progress(console=console) as bar:
+        sim = bar.add_task(f"simulating {tiles} tiles", total=tiles)
+        data = make_training_set(
+            tiles,
+            seed,
+            config.brightfield_fraction,
+            config.patch_px,
+            workers=workers or os.cpu_count() or 1,
+            progress=lambda k: bar.advance(sim, k),
+        )
+        fit_task = bar.add_task("training", total=None)
+
+        def report(step: int, total: int, loss: dict[str, float]) -> None:
+            bar.update(
+                fit_task,
+                completed=step,
+                total=total,
+                description="training " + " ".join(f"{k} {v:.3f}" for k, v in loss.items()),
+            )
+
+        model = fit(data, config, progress=report)
+    digest = export(model, config, out_dir / "focus_model.onnx", version=f"sim-{seed}")
+    (out_dir / "focus_model.sha256").write_text(f"{digest}  focus_model.onnx\n")
+    log = {
+        "config": config.__dict__,
+        "config_sha256": config.digest(),
+        "sha256": digest,
+        "patches": len(data["patches"]),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    (out_dir / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    console.print(
+        f"wrote {out_dir / 'focus_model.onnx'} (sha256 {digest[:12]}) in {log['seconds']} s"
+    )
+
+
+def score(
+    files: Files,
+    pixel_size_um: Annotated[float, typer.Option(help="Pixel size in the sample, um.")],
+    na: Annotated[float, typer.Option(help="Objective numerical aperture.")],
+    wavelength_nm: Annotated[float, typer.Option(help="Emission (or centre) wavelength, nm.")],
+    n_immersion: Annotated[float, typer.Option(help="Immersion index: 1.0 air, 1.518 oil.")] = 1.0,
+    threshold_dof: Annotated[
+        float, typer.Option(help="In focus up to this many depths of field.")
+    ] = 1.5,
+    model: Annotated[Path | None, typer.Option(help="Model file (default: shipped).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
+    montage: Annotated[
+        Path | None, typer.Option(help="Folder for one scored picture per image.")
+    ] = None,
+    budget: Annotated[int, typer.Option(min=1, help="Patches scored per image.")] = 16,
+) -> None:
+    """Score finished images for focus (a QC pass over a data set, no microscope needed)."""
+    from focusqc.models.imageio import read_image
+    from focusqc.models.preprocess import TileError
+    from focusqc.models.scorer import FocusScorer, ModelError
+
+    try:
+        scorer = FocusScorer(model)
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    failed = 0
+    for path in files:
+        try:
+            image = read_image(path)
+            result = scorer.score(
+                image,
+                pixel_size_um=pixel_size_um,
+                na=na,
+                wavelength_um=wavelength_nm / 1000,
+                n_immersion=n_immersion,
+                budget=budget,
+            )
+        except (TileError, ValueError) as exc:
+            failed += 1
+            typer.echo(f"error: {exc}", err=True)
+            continue
+        in_focus = result.defocus_dof <= threshold_dof
+        row = {
+            "path": str(path),
+            "defocus_um": round(result.defocus_um, 3),
+            "defocus_dof": round(result.defocus_dof, 2),
+            "in_focus": in_focus,
+            "certainty": round(result.certainty, 3),
+            "side_above_prob": round(result.side_above_prob, 3),
+            "blank_prob": round(result.blank_prob, 3),
+            "provider": result.provider,
+            "model_version": scorer.version,
+        }
+        if as_json:
+            sys.stdout.write(json.dumps(row) + "\n")
+        else:
+            verdict = "in focus" if in_focus else "OUT OF FOCUS"
+            typer.echo(
+                f"{path}: {verdict}  |defocus| {result.defocus_um:.2f} um "
+                f"({result.defocus_dof:.1f} DOF), certainty {result.certainty:.2f}"
+            )
+        if montage:
+            from focusqc.models.picture import score_picture
+
+            montage.mkdir(parents=True, exist_ok=True)
+            score_picture(image, result, path.name).save(montage / f"{path.stem}.png")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,75 @@
+"""Train a tiny model for a few steps, export it, and score with real onnxruntime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from focusqc.models.scorer import FocusScorer, ModelError, file_sha256
+from focusqc.models.sim.draw import draw_spec
+from focusqc.models.sim.render import render
+
+torch = pytest.importorskip("torch", reason="training needs the train extra")
+pytest.importorskip("onnx", reason="export needs the train extra")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from focusqc.models.train.data import make_training_set
+    from focusqc.models.train.fit import TrainConfig, export, fit
+
+    config = TrainConfig(seed=3, tiles=16, epochs=2, batch=16, width=4)
+    data = make_training_set(config.tiles, config.seed)
+    assert data["patches"].shape == (64, 3, 64, 64)
+    model = fit(data, config)
+    path = tmp_path_factory.mktemp("model") / "focus_model.onnx"
+    digest = export(model, config, path, version="smoke")
+    assert digest == file_sha256(path)
+    return path
+
+
+def test_exported_model_scores_a_tile_on_the_cpu(tiny_model: Path) -> None:
+    scorer = FocusScorer(tiny_model, provider="cpu", expected_sha256=file_sha256(tiny_model))
+    assert scorer.provider == "CPUExecutionProvider" and scorer.version == "smoke"
+    tile = render(draw_spec(5, "fluorescence"))
+    optics = tile.spec.optics
+    result = scorer.score(
+        tile.image,
+        pixel_size_um=optics.pixel_size_um,
+        na=optics.na,
+        wavelength_um=optics.wavelength_um,
+        n_immersion=optics.n_immersion,
+        budget=6,
+    )
+    assert np.isfinite(result.defocus_um) and result.defocus_um >= 0
+    assert 0 <= result.certainty <= 1 and 0 <= result.side_above_prob <= 1
+    assert len(result.patch_defocus_um) == len(result.patch_centres_px) <= 6
+
+
+def test_corrupt_or_foreign_model_files_are_refused(tiny_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="SHA-256"):
+        FocusScorer(tiny_model, expected_sha256="0" * 64)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(tiny_model.read_bytes()[:500])
+    with pytest.raises(ModelError, match="cannot load"):
+        FocusScorer(broken)
+    with pytest.raises(ModelError, match="not found"):
+        FocusScorer(tmp_path / "missing.onnx")
+    import onnx
+
+    foreign = onnx.load(str(tiny_model))
+    del foreign.metadata_props[:]
+    plain = tmp_path / "plain.onnx"
+    onnx.save(foreign, str(plain))
+    with pytest.raises(ModelError, match="not a focusqc focus model"):
+        FocusScorer(plain)
+
+
+def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a CUDA build of onnxruntime is installed; this checks the CPU fallback")
+    with pytest.raises(ModelError, match="requires a GPU"):
+        FocusScorer(tiny_model, provider="cuda", require_gpu=True)
