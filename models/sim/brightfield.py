@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from focusqc.models.sim import specimens
 from numpy.typing import NDArray
 from scipy import fft
+
+from focusqc.models.sim import specimens
 
 if TYPE_CHECKING:
     from focusqc.models.sim.optics import Optics

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from focusqc.models.sim.draw import DEFAULT_RANGES, Ranges, draw_spec
 from focusqc.models.sim.montage import focal_sweep
 from focusqc.models.sim.render import Modality, Tile, render

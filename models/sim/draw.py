@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from focusqc.models.sim.camera import Camera
 from focusqc.models.sim.optics import IMMERSION_INDEX, Optics
 from focusqc.models.sim.render import Modality, TileSpec

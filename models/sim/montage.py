@@ -6,11 +6,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image, ImageDraw
+
 from focusqc.models.sim.camera import Camera
 from focusqc.models.sim.draw import brightfield_spec
 from focusqc.models.sim.optics import Optics
 from focusqc.models.sim.render import Modality, TileSpec, render
-from PIL import Image, ImageDraw
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

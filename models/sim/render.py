@@ -6,10 +6,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from focusqc.models.sim import brightfield, camera, specimens
-from focusqc.models.sim.optics import Optics, psf_at_defocus
 from numpy.typing import NDArray
 from scipy import fft
+
+from focusqc.models.sim import brightfield, camera, specimens
+from focusqc.models.sim.optics import Optics, psf_at_defocus
 
 Array = NDArray[np.float64]
 Modality = Literal["fluorescence", "brightfield"]

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
+
 from focusqc.models.sim.camera import Camera
 from focusqc.models.sim.draw import THICKNESS_UM
 from focusqc.models.sim.optics import Optics
 from focusqc.models.sim.render import TileSpec, render
-from PIL import Image
 
 pytestmark = pytest.mark.realdata
 

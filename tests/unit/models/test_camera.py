@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from focusqc.models.sim.camera import Camera, expose, jpeg
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from focusqc.models.sim.corruptions import CORRUPTIONS, corrupt
 from focusqc.models.sim.draw import draw_spec
 from focusqc.models.sim.render import render

@@ -9,8 +9,9 @@ import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
-from focusqc.models.sim.dataset import load, tile_seed
 from PIL import Image
+
+from focusqc.models.sim.dataset import load, tile_seed
 
 if TYPE_CHECKING:
     from pathlib import Path

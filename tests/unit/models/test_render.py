@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from focusqc.models.sim.camera import Camera
 from focusqc.models.sim.draw import Ranges, brightfield_spec, draw_spec
 from focusqc.models.sim.optics import Optics, psf_at_defocus

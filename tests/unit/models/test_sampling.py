@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from focusqc.models.sampling import SamplingError, canonical_pixel_um, canonical_zoom, to_canonical
 from focusqc.models.sim.optics import Optics, psf_at_defocus
 
