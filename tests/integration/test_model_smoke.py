@@ -73,3 +73,78 @@ def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
         pytest.skip("a CUDA build of onnxruntime is installed; this checks the CPU fallback")
     with pytest.raises(ModelError, match="requires a GPU"):
         FocusScorer(tiny_model, provider="cuda", require_gpu=True)
+
+
+def test_score_command_prints_json_draws_montage_and_reports_bad_files(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import tifffile
+    from PIL import Image
+
+    tile = render(draw_spec(8, "fluorescence"))
+    good = tmp_path / "tile.tif"
+    tifffile.imwrite(good, tile.image)
+    rgb = tmp_path / "slide.png"
+    Image.fromarray(render(draw_spec(8, "brightfield")).image).save(rgb)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    o = tile.spec.optics
+    cmd = [
+        sys.executable,
+        "-m",
+        "focusqc.service",
+        "score",
+        str(good),
+        str(rgb),
+        str(bad),
+        "--model",
+        str(tiny_model),
+        "--pixel-size-um",
+        str(o.pixel_size_um),
+        "--na",
+        str(o.na),
+        "--n-immersion",
+        str(o.n_immersion),
+        "--wavelength-nm",
+        str(o.wavelength_um * 1000),
+        "--json",
+        "--montage",
+        str(tmp_path / "pics"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1  # one file could not be read
+    assert "bad.png" in proc.stderr and "cannot read" in proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [Path(r["path"]).name for r in rows] == ["tile.tif", "slide.png"]
+    for row in rows:
+        assert {"path", "defocus_um", "in_focus", "certainty", "provider"} <= row.keys()
+    assert (tmp_path / "pics" / "tile.png").is_file() and (
+        tmp_path / "pics" / "slide.png"
+    ).is_file()
+
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "focusqc.service",
+            "score",
+            str(good),
+            "--model",
+            str(tmp_path / "none.onnx"),
+            "--pixel-size-um",
+            "0.65",
+            "--na",
+            "0.75",
+            "--wavelength-nm",
+            "460",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 2 and "not found" in missing.stderr
