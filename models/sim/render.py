@@ -172,7 +172,8 @@ def render(spec: TileSpec) -> Tile:
         photons = seam_all(rng, photons)
     image = _to_camera(rng, photons, spec)
     w_nat, wdz_nat = _bin(weight, q), _bin(weighted_dz, q)
-    dz_map = np.where(w_nat > 0, wdz_nat / np.maximum(w_nat, 1e-12), _bin(base, q) / q**2)
+    # Where there is no object the map holds the plain defocus; elsewhere the object-weighted one.
+    dz_map = np.divide(wdz_nat, w_nat, out=_bin(base, q) / q**2, where=w_nat > 0)
     tile = Tile(image=image, defocus_map_um=dz_map, structure_map=w_nat / q**2, spec=spec)
     tile.labels = labels(tile, w_nat, wdz_nat)
     return tile
@@ -213,7 +214,7 @@ def labels(tile: Tile, weight: Array, weighted_dz: Array) -> dict[str, Any]:
     w = weight[crop].reshape(g, p, g, p).sum(axis=(1, 3))
     wdz = weighted_dz[crop].reshape(g, p, g, p).sum(axis=(1, 3))
     plain = tile.defocus_map_um[crop].reshape(g, p, g, p).mean(axis=(1, 3))
-    patch_dz = np.where(w > 0, wdz / np.maximum(w, 1e-12), plain)
+    patch_dz = np.divide(wdz, w, out=plain, where=w > 0)
     # Structure is visible where the in-focus object would stand clear of the noise.
     q2 = oversampling(optics, optics.pixel_size_um) ** 2
     signal_e = w / q2 * spec.peak_photons * spec.camera.qe
