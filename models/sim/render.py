@@ -123,10 +123,8 @@ def render(spec: TileSpec) -> Tile:
     shape = (spec.size_px * q, spec.size_px * q)
     sim_px = pixel / q
     base = _defocus_field(spec, shape, sim_px)
-    signal = np.zeros(shape if spec.modality == "fluorescence" else (3, *shape))
-    weight = np.zeros(shape)
-    weighted_dz = np.zeros(shape)
     if spec.modality == "fluorescence":
+        signal, weight, weighted_dz = np.zeros(shape), np.zeros(shape), np.zeros(shape)
         make = specimens.FLUORESCENCE[spec.specimen]
         for offset in spec.layer_offsets_um:
             obj = make(rng, shape, sim_px, spec.density / len(spec.layer_offsets_um))
@@ -134,7 +132,6 @@ def render(spec: TileSpec) -> Tile:
             signal += _blur_fluorescence(obj, spec, dz, sim_px)
             weight += obj
             weighted_dz += obj * dz
-        photons = _bin(signal, q) / q**2 * spec.peak_photons
     else:
         conc, structure = brightfield.stained_section(rng, shape, sim_px, spec.density, spec.stain)
         planes = np.unique(np.round(np.linspace(base.min(), base.max(), 4), 3))
@@ -152,7 +149,7 @@ def render(spec: TileSpec) -> Tile:
         ]
         signal = blend_planes(np.stack(stack), np.interp(base, planes, np.arange(len(planes))))
         weight, weighted_dz = structure, structure * base
-        photons = _bin(signal, q) / q**2 * spec.peak_photons
+    photons = _bin(signal, q) / q**2 * spec.peak_photons
     native = (spec.size_px, spec.size_px)
     shade = camera.illumination(rng, native, spec.shading) if spec.shading > 0 else np.ones(native)
     dust = camera.debris(rng, native, spec.debris) if spec.debris else np.ones(native)
@@ -175,7 +172,7 @@ def render(spec: TileSpec) -> Tile:
     # Where there is no object the map holds the plain defocus; elsewhere the object-weighted one.
     dz_map = np.divide(wdz_nat, w_nat, out=_bin(base, q) / q**2, where=w_nat > 0)
     tile = Tile(image=image, defocus_map_um=dz_map, structure_map=w_nat / q**2, spec=spec)
-    tile.labels = labels(tile, w_nat, wdz_nat)
+    tile.labels = labels(tile)
     return tile
 
 
@@ -205,23 +202,29 @@ def _to_camera(
     return camera.jpeg(u8, spec.jpeg_quality) if spec.jpeg_quality else u8
 
 
-def labels(tile: Tile, weight: Array, weighted_dz: Array) -> dict[str, Any]:
-    """Per-tile and per-patch truth: signed defocus (um and depth-of-field units), structure."""
+def labels(tile: Tile) -> dict[str, Any]:
+    """Per-tile and per-patch truth: signed defocus (um and depth-of-field units), structure.
+
+    Patch values come from the tile's maps: ``structure_map`` (in-focus object content per
+    camera pixel) weights ``defocus_map_um`` within each patch.
+    """
     spec, optics = tile.spec, tile.spec.optics
     p = spec.patch_px
     g = spec.size_px // p
-    crop = (slice(0, g * p), slice(0, g * p))
-    w = weight[crop].reshape(g, p, g, p).sum(axis=(1, 3))
-    wdz = weighted_dz[crop].reshape(g, p, g, p).sum(axis=(1, 3))
-    plain = tile.defocus_map_um[crop].reshape(g, p, g, p).mean(axis=(1, 3))
+
+    def per_patch(a: Array) -> Array:
+        return np.asarray(a[: g * p, : g * p].reshape(g, p, g, p).sum(axis=(1, 3)))
+
+    w = per_patch(tile.structure_map)
+    wdz = per_patch(tile.structure_map * tile.defocus_map_um)
+    plain = per_patch(tile.defocus_map_um) / (p * p)
     patch_dz = np.divide(wdz, w, out=plain, where=w > 0)
     # Structure is visible where the in-focus object would stand clear of the noise.
-    q2 = oversampling(optics, optics.pixel_size_um) ** 2
-    signal_e = w / q2 * spec.peak_photons * spec.camera.qe
+    signal_e = w * spec.peak_photons * spec.camera.qe
     noise_e = np.sqrt(
         p * p * (spec.background_photons * spec.camera.qe + spec.camera.read_noise_e**2) + signal_e
     )
-    content = w / q2 / (p * p)
+    content = w / (p * p)
     patch_structure = (signal_e > 10 * noise_e) & (content > 0.005)
     total_w = float(w[patch_structure].sum())
     tile_dz = (
