@@ -71,11 +71,19 @@ class Patches:
     grid_shape: tuple[int, int]  # the candidate grid the patches were picked from
 
 
+def native_patch_px(patch_px: int, zoom: float) -> int:
+    """Side, in camera pixels, of a patch that is ``patch_px`` canonical pixels at ``zoom``.
+
+    Training and scoring both cut patches of this size, so they must agree on it.
+    """
+    return max(int(np.ceil(patch_px / zoom)), 4)
+
+
 def sample_patches(normalized: Array, zoom: float, patch_px: int = 64, budget: int = 16) -> Patches:
     """Cut up to ``budget`` patches from a grid over the tile; see the module docstring."""
     if budget < 1:
         raise TileError(f"budget={budget}: score at least one patch")
-    native = max(int(np.ceil(patch_px / zoom)), 4)
+    native = native_patch_px(patch_px, zoom)
     h, w = normalized.shape[:2]
     if native > min(h, w):
         raise TileError(

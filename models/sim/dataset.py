@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
 FORMAT = "focusqc.sim"
 FORMAT_VERSION = 1
 
@@ -34,6 +37,21 @@ FORMAT_VERSION = 1
 def tile_seed(seed: int, index: int) -> int:
     """Independent 63-bit seed of tile ``index`` in the data set made from ``seed``."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def map_in_order(
+    fn: Callable[[Job], Result], jobs: list[Job], workers: int = 1, chunksize: int = 8
+) -> Iterator[Result]:
+    """``map(fn, jobs)`` in order, in this process or spread over ``workers`` processes.
+
+    Results come back in job order whatever ``workers``, so a seeded data set is the same on
+    one core or many.
+    """
+    if workers <= 1:
+        yield from map(fn, jobs)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(fn, jobs, chunksize=chunksize)
 
 
 def _render_one(args: tuple[int, Modality, Ranges]) -> Tile:
@@ -46,11 +64,7 @@ def generate(
 ) -> Iterator[Tile]:
     """Render ``n`` tiles in order; the same arguments give the same tiles, whatever ``workers``."""
     jobs = [(tile_seed(seed, i), modality, ranges) for i in range(n)]
-    if workers <= 1:
-        yield from map(_render_one, jobs)
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(_render_one, jobs, chunksize=8)
+    yield from map_in_order(_render_one, jobs, workers)
 
 
 def stack(tiles: list[Tile]) -> dict[str, np.ndarray[Any, Any]]:

@@ -6,16 +6,15 @@ then cut into its four patches with their own labels. Four labelled patches per 
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from focusqc.models.preprocess import as_channels, normalize, resample
+from focusqc.models.preprocess import as_channels, native_patch_px, normalize, resample
 from focusqc.models.sampling import canonical_zoom
-from focusqc.models.sim.dataset import tile_seed
+from focusqc.models.sim.dataset import map_in_order, tile_seed
 from focusqc.models.sim.draw import draw_spec
 from focusqc.models.sim.render import Modality, render
 
@@ -26,14 +25,8 @@ def training_patches(seed: int, modality: Modality, patch_px: int = 64) -> Batch
     """Four canonical patches (4, 3, P, P) and their labels from one simulated tile."""
     spec = draw_spec(seed, modality)
     optics = spec.optics
-    native = max(
-        int(
-            np.ceil(
-                patch_px / canonical_zoom(optics.pixel_size_um, optics.na, optics.wavelength_um)
-            )
-        ),
-        4,
-    )
+    zoom = canonical_zoom(optics.pixel_size_um, optics.na, optics.wavelength_um)
+    native = native_patch_px(patch_px, zoom)
     tile = render(replace(spec, size_px=2 * native, patch_px=native))
     norm = normalize(tile.image)
     patches = np.stack(
@@ -78,16 +71,8 @@ def make_training_set(
     ]
     jobs = [(tile_seed(seed, i), kinds[i], patch_px) for i in range(n_tiles)]
     parts: list[Batch] = []
-    if workers <= 1:
-        results = map(_one, jobs)
-        for part in results:
-            parts.append(part)
-            if progress:
-                progress(1)
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for part in pool.map(_one, jobs, chunksize=16):
-                parts.append(part)
-                if progress:
-                    progress(1)
+    for part in map_in_order(_one, jobs, workers, chunksize=16):
+        parts.append(part)
+        if progress:
+            progress(1)
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}

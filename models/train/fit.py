@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from focusqc.models.scorer import file_sha256
 from focusqc.models.train.net import BIN_CENTRES_DOF, BIN_EDGES_DOF, FocusNet
 
 if TYPE_CHECKING:
@@ -159,4 +160,4 @@ def export(model: FocusNet, config: TrainConfig, path: Path, version: str) -> st
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, str(path))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
