@@ -38,12 +38,11 @@ def score_picture(image: NDArray[np.generic], score: TileScore, title: str) -> I
     canvas = display(image)
     draw = ImageDraw.Draw(canvas)
     half = score.patch_native_px // 2
-    dof_um = score.defocus_um / max(score.defocus_dof, 1e-9)
     width = max(2, score.patch_native_px // 24)
     for (y, x), d_um, cert in zip(
         score.patch_centres_px, score.patch_defocus_um, score.patch_certainty, strict=True
     ):
-        colour = defocus_colour(float(d_um) / dof_um, float(cert))
+        colour = defocus_colour(float(d_um) / score.depth_of_field_um, float(cert))
         draw.rectangle(
             [x - half, y - half, x + half - 1, y + half - 1], outline=colour, width=width
         )

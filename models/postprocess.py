@@ -57,6 +57,7 @@ def aggregate(
     return TileScore(
         defocus_um=tile_dof * dof_um,
         defocus_dof=tile_dof,
+        depth_of_field_um=dof_um,
         side_above_prob=side_prob,
         certainty=tile_certainty,
         blank_prob=float(blank.min()),

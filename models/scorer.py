@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -36,6 +36,7 @@ class TileScore:
 
     defocus_um: float  # |defocus|, certainty-weighted over patches with structure
     defocus_dof: float
+    depth_of_field_um: float  # the optics' axial unit that converts one to the other
     side_above_prob: float  # P(focal plane above the object); 0.5 = cannot tell
     certainty: float  # 0 = no focus information (blank), 1 = sure
     blank_prob: float
@@ -45,7 +46,6 @@ class TileScore:
     patch_centres_px: NDArray[np.int64]
     patch_native_px: int
     provider: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def file_sha256(path: Path) -> str:
