@@ -55,6 +55,15 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+def _tilt(rng: np.random.Generator, dof_um: float, extent_um: float) -> tuple[float, float]:
+    """One tile in ten lies on a tilted slide: 0.5-3 depths of field across the tile."""
+    if rng.random() >= 0.1:
+        return (0.0, 0.0)
+    angle = rng.uniform(0, 2 * np.pi)
+    slope = rng.uniform(0.5, 3.0) * dof_um / extent_um
+    return (float(slope * np.sin(angle)), float(slope * np.cos(angle)))
+
+
 def _defocus_dof(rng: np.random.Generator, max_dof: float) -> float:
     """Signed defocus in depth-of-field units: dense near focus, sparse far out."""
     band = rng.random()
@@ -107,12 +116,7 @@ def fluorescence_spec(seed: int, ranges: Ranges = DEFAULT_RANGES) -> TileSpec:
         else str(rng.choice([s for s in ranges.specimens if s != "empty"]))
     )
     dof = optics.depth_of_field_um
-    extent = ranges.size_px * optics.pixel_size_um
-    tilt = (0.0, 0.0)
-    if rng.random() < 0.1:
-        angle = rng.uniform(0, 2 * np.pi)
-        slope = rng.uniform(0.5, 3.0) * dof / extent
-        tilt = (float(slope * np.sin(angle)), float(slope * np.cos(angle)))
+    tilt = _tilt(rng, dof, ranges.size_px * optics.pixel_size_um)
     layers: tuple[float, ...] = (0.0,)
     if rng.random() < 0.15:
         layers = tuple(float(x) for x in rng.uniform(-2, 2, int(rng.integers(2, 4))) * dof)
@@ -154,11 +158,7 @@ def brightfield_spec(seed: int, ranges: Ranges = DEFAULT_RANGES) -> TileSpec:
     # Achromat secondary spectrum: red and blue focus on opposite sides of green, with one
     # fixed sign for all objectives (an assumption; real objectives differ in magnitude).
     chroma = (float(rng.uniform(0.05, 0.3) * dof), 0.0, float(-rng.uniform(0.05, 0.3) * dof))
-    tilt = (0.0, 0.0)
-    if rng.random() < 0.1:
-        angle = rng.uniform(0, 2 * np.pi)
-        slope = rng.uniform(0.5, 3.0) * dof / (ranges.size_px * optics.pixel_size_um)
-        tilt = (float(slope * np.sin(angle)), float(slope * np.cos(angle)))
+    tilt = _tilt(rng, dof, ranges.size_px * optics.pixel_size_um)
     empty = rng.random() < ranges.empty_fraction
     return TileSpec(
         seed=seed,
