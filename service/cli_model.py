@@ -90,7 +90,6 @@ def score(
 ) -> None:
     """Score finished images for focus (a QC pass over a data set, no microscope needed)."""
     from focusqc.models.imageio import read_image
-    from focusqc.models.preprocess import TileError
     from focusqc.models.scorer import FocusScorer, ModelError
 
     try:
@@ -110,7 +109,7 @@ def score(
                 n_immersion=n_immersion,
                 budget=budget,
             )
-        except (TileError, ValueError) as exc:
+        except ValueError as exc:  # TileError, SamplingError: a bad file or bad optics
             failed += 1
             typer.echo(f"error: {exc}", err=True)
             continue
