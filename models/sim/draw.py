@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from focusqc.models.sampling import canonical_pixel_um
 from focusqc.models.sim.camera import Camera
 from focusqc.models.sim.optics import IMMERSION_INDEX, Optics
 from focusqc.models.sim.render import Modality, TileSpec
@@ -33,18 +34,23 @@ class Ranges:
     max_defocus_dof: float = 40.0
     empty_fraction: float = 0.1
     size_px: int = 128
+    na: tuple[float, float] | None = None  # None: the immersion's whole range
+    wavelength_um: tuple[float, float] = (0.45, 0.70)
+    pixel_size_um: float | None = None  # None: 0.5-4.5x the canonical pixel
 
 
-#: Axial extent of each fluorescent specimen kind (um): cultured-cell nuclei are 5-8 um tall,
+#: Axial extent of each fluorescent specimen kind (um): cultured-cell nuclei are 4-10 um tall,
 #: membranes and tissue fill a cell's height, filaments and beads are thin.
 THICKNESS_UM = {
-    "nuclei": (3.0, 8.0),
+    "nuclei": (4.0, 10.0),
     "filaments": (0.0, 1.0),
     "puncta": (0.0, 3.0),
     "membranes": (2.0, 6.0),
     "beads": (0.0, 0.0),
     "tissue": (2.0, 6.0),
     "empty": (0.0, 0.0),
+    "cytoplasm": (2.0, 6.0),
+    "vesicles": (0.0, 2.0),
 }
 
 #: The training distribution.
@@ -96,19 +102,21 @@ def fluorescence_spec(seed: int, ranges: Ranges = DEFAULT_RANGES) -> TileSpec:
     """A random widefield fluorescence tile."""
     rng = np.random.default_rng(seed)
     immersion = str(rng.choice(list(ranges.immersions)))
-    na = rng.uniform(*NA_RANGE[immersion])
+    na = float(rng.uniform(*(ranges.na or NA_RANGE[immersion])))
     n_imm = IMMERSION_INDEX[immersion]
-    wavelength = rng.uniform(0.45, 0.70)
+    wavelength = float(rng.uniform(*ranges.wavelength_um))
     matched = immersion != "air" and rng.random() < 0.35
     n_sample = n_imm if matched else float(rng.uniform(1.33, 1.52))
-    canonical = wavelength / (3 * na)
+    oversample = _log_uniform(rng, 0.5, 4.5)
     optics = Optics(
         na=float(na),
         wavelength_um=float(wavelength),
         n_immersion=n_imm,
         n_sample=n_sample,
         depth_um=float(rng.uniform(0, 10)),
-        pixel_size_um=float(canonical * _log_uniform(rng, 0.5, 4.5)),
+        pixel_size_um=float(
+            ranges.pixel_size_um or canonical_pixel_um(na, wavelength) * oversample
+        ),
     )
     specimen = (
         "empty"
@@ -151,7 +159,9 @@ def brightfield_spec(seed: int, ranges: Ranges = DEFAULT_RANGES) -> TileSpec:
         wavelength_um=0.54,
         n_immersion=1.0,
         n_sample=1.0,
-        pixel_size_um=float(0.54 / (3 * na) * _log_uniform(rng, 0.6, 2.5)),
+        pixel_size_um=float(
+            ranges.pixel_size_um or canonical_pixel_um(na, 0.54) * _log_uniform(rng, 0.6, 2.5)
+        ),
         condenser_na=float(na * rng.uniform(0.4, 0.9)),
     )
     dof = optics.depth_of_field_um

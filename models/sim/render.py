@@ -74,13 +74,23 @@ def _defocus_field(spec: TileSpec, shape: tuple[int, int], pixel_um: float) -> A
 def _blur_fluorescence(obj: Array, spec: TileSpec, dz: Array, pixel_um: float) -> Array:
     """Convolve with the PSF of the local defocus; a tilt interpolates between planes."""
     spectrum = fft.rfft2(obj)
-    lo, hi = float(dz.min()), float(dz.max())
-    planes = np.linspace(lo, hi, 1 if hi - lo < 0.1 * spec.optics.depth_of_field_um else 5)
+    planes = focal_planes(dz, spec.optics.depth_of_field_um)
     images = [
         fft.irfft2(spectrum * fft.rfft2(slab_psf(spec, float(z), obj.shape, pixel_um)), s=obj.shape)
         for z in planes
     ]
-    return blend_planes(np.stack(images), (dz - lo) / max(hi - lo, 1e-12) * (len(planes) - 1))
+    return blend_planes(np.stack(images), plane_position(dz, planes))
+
+
+def focal_planes(dz: Array, dof_um: float) -> Array:
+    """Defocus planes to image: one for a flat tile, five across a tilted one."""
+    lo, hi = float(dz.min()), float(dz.max())
+    return np.linspace(lo, hi, 1 if hi - lo < 0.1 * dof_um else 5)
+
+
+def plane_position(dz: Array, planes: Array) -> Array:
+    """Fractional plane index of each pixel's defocus, for ``blend_planes``."""
+    return np.asarray(np.interp(dz, planes, np.arange(len(planes), dtype=np.float64)))
 
 
 def slab_psf(spec: TileSpec, defocus_um: float, shape: tuple[int, int], pixel_um: float) -> Array:
@@ -125,7 +135,7 @@ def render(spec: TileSpec) -> Tile:
     base = _defocus_field(spec, shape, sim_px)
     if spec.modality == "fluorescence":
         signal, weight, weighted_dz = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-        make = specimens.FLUORESCENCE[spec.specimen]
+        make = {**specimens.FLUORESCENCE, **specimens.HELD_OUT}[spec.specimen]
         for offset in spec.layer_offsets_um:
             obj = make(rng, shape, sim_px, spec.density / len(spec.layer_offsets_um))
             dz = base - offset
@@ -134,7 +144,7 @@ def render(spec: TileSpec) -> Tile:
             weighted_dz += obj * dz
     else:
         conc, structure = brightfield.stained_section(rng, shape, sim_px, spec.density, spec.stain)
-        planes = np.unique(np.round(np.linspace(base.min(), base.max(), 4), 3))
+        planes = focal_planes(base, spec.optics.depth_of_field_um)
         stack = [
             brightfield.image_section(
                 conc,
@@ -147,7 +157,7 @@ def render(spec: TileSpec) -> Tile:
             )
             for z in planes
         ]
-        signal = blend_planes(np.stack(stack), np.interp(base, planes, np.arange(len(planes))))
+        signal = blend_planes(np.stack(stack), plane_position(base, planes))
         weight, weighted_dz = structure, structure * base
     photons = _bin(signal, q) / q**2 * spec.peak_photons
     native = (spec.size_px, spec.size_px)

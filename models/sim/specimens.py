@@ -210,6 +210,49 @@ def empty(
     return np.zeros(shape)
 
 
+def cytoplasm(
+    rng: np.random.Generator, shape: tuple[int, int], pixel_um: float, density: float
+) -> Array:
+    """Whole-cell stain (held out of training): filled cells with a dimmer nucleus, granular."""
+    out = np.zeros(shape)
+    grain = 0.7 + 0.3 * np.tanh(band_noise(rng, shape, pixel_um, 0.8, 1.5))
+    for _ in range(max(1, _count(rng, shape, pixel_um, 0.12, density))):
+        r = rng.uniform(8.0, 18.0) / pixel_um
+        radius, angle = (r, r * rng.uniform(0.5, 0.9)), rng.uniform(0, np.pi)
+        cell = _ellipse(radius, angle, 1.0 / pixel_um)
+        hole = _ellipse(
+            (0.4 * radius[0], 0.4 * radius[1]), angle, 0.5 / pixel_um, cell.shape[0] // 2
+        )
+        _stamp(
+            out,
+            (cell - 0.6 * hole) * rng.uniform(0.4, 1.0),
+            rng.uniform(0, shape[0]),
+            rng.uniform(0, shape[1]),
+        )
+    return np.clip(out, 0, 1.5) * grain
+
+
+def vesicles(
+    rng: np.random.Generator, shape: tuple[int, int], pixel_um: float, density: float
+) -> Array:
+    """Rim-labelled vesicles (held out of training): hollow rings 0.6-2 um across, clustered."""
+    out = np.zeros(shape)
+    for _ in range(max(1, _count(rng, shape, pixel_um, 0.1, density))):
+        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        for _ in range(int(rng.integers(5, 25))):
+            r = max(rng.uniform(0.3, 1.0) / pixel_um, 0.7)
+            ring = _ellipse((r, r), 0.0, 0.15 / pixel_um)
+            inner = _ellipse((0.6 * r, 0.6 * r), 0.0, 0.15 / pixel_um, ring.shape[0] // 2)
+            spread = 6.0 / pixel_um
+            _stamp(
+                out,
+                np.clip(ring - inner, 0, 1) * rng.uniform(0.4, 1.0),
+                cy + rng.normal(0, spread),
+                cx + rng.normal(0, spread),
+            )
+    return np.clip(out, 0, 1.5)
+
+
 FLUORESCENCE: dict[str, Generator] = {
     "nuclei": nuclei,
     "filaments": filaments,
@@ -219,3 +262,6 @@ FLUORESCENCE: dict[str, Generator] = {
     "tissue": tissue,
     "empty": empty,
 }
+
+#: Specimen kinds never drawn for training: the evaluation's unseen-specimen set.
+HELD_OUT: dict[str, Generator] = {"cytoplasm": cytoplasm, "vesicles": vesicles}
