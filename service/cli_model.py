@@ -16,8 +16,8 @@ Files = Annotated[list[Path], typer.Argument(help="Images: TIFF/OME-TIFF, PNG or
 
 def train(
     out_dir: Annotated[Path, typer.Argument(help="Folder for focus_model.onnx and its log.")],
-    tiles: Annotated[int, typer.Option(min=1, help="Simulated tiles (4 patches each).")] = 12000,
-    epochs: Annotated[int, typer.Option(min=1)] = 8,
+    tiles: Annotated[int, typer.Option(min=1, help="Simulated tiles (4 patches each).")] = 20000,
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the data and the weights.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")] = 0,
 ) -> None:
@@ -29,24 +29,22 @@ def train(
         raise typer.BadParameter(
             f"training needs the train extra: pip install -e '.[train]' ({exc})"
         ) from exc
-    from rich.console import Console
-    from rich.progress import Progress
+    from focusqc.service.progress import meter
 
     config = TrainConfig(seed=seed, tiles=tiles, epochs=epochs)
-    console = Console(stderr=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with Progress(console=console) as bar:
-        sim = bar.add_task(f"simulating {tiles} tiles", total=tiles)
+    with meter() as bar:
+        sim = bar.add(f"simulating {tiles} tiles", total=tiles)
         data = make_training_set(
             tiles,
             seed,
             config.brightfield_fraction,
             config.patch_px,
             workers=workers or os.cpu_count() or 1,
-            progress=lambda k: bar.advance(sim, k),
+            progress=lambda k: bar.update(sim, advance=k),
         )
-        fit_task = bar.add_task("training", total=None)
+        fit_task = bar.add("training", total=None)
 
         def report(step: int, total: int, loss: dict[str, float]) -> None:
             bar.update(
@@ -57,6 +55,7 @@ def train(
             )
 
         model = fit(data, config, progress=report)
+    console = bar.console
     digest = export(model, config, out_dir / "focus_model.onnx", version=f"sim-{seed}")
     (out_dir / "focus_model.sha256").write_text(f"{digest}  focus_model.onnx\n")
     log = {
@@ -140,3 +139,55 @@ def score(
             score_picture(image, result, path.name).save(montage / f"{path.stem}.png")
     if failed:
         raise typer.Exit(1)
+
+
+def evaluate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for evaluation.md and its plots.")],
+    model: Annotated[Path | None, typer.Option(help="Model file (default: shipped).")] = None,
+    fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Fraction of each set's tiles (quick runs).")
+    ] = 1.0,
+    real_data: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="Folder holding bbbc006/ and tcga_focus/ (e.g. ../shared/data).",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")] = 0,
+) -> None:
+    """Evaluate the model on held-out simulated sets and real images, against classical measures."""
+    try:
+        from focusqc.models import evaluate as ev
+        from focusqc.models import report
+    except ImportError as exc:  # matplotlib lives behind the extra
+        raise typer.BadParameter(f"evaluation needs the train extra ({exc})") from exc
+    from focusqc.models.scorer import FocusScorer, ModelError
+    from focusqc.models.sim.corruptions import CORRUPTIONS
+    from focusqc.service.progress import meter
+
+    try:
+        scorer = FocusScorer(model)
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    with meter() as bar:
+        tasks = {
+            s.name: bar.add(f"scoring {s.name}", total=ev.scaled(s, fraction).tiles)
+            for s in ev.SETS
+        }
+        n_robust = len(CORRUPTIONS) * len(ev.SEVERITIES)
+        tasks["robustness"] = bar.add("robustness conditions", total=n_robust)
+        result = ev.run(
+            scorer,
+            fraction=fraction,
+            workers=workers or os.cpu_count() or 1,
+            real_root=real_data,
+            progress=lambda name, k: bar.update(tasks[name], advance=k),
+        )
+    command = "focusqc evaluate " + " ".join(sys.argv[2:])
+    path = report.write(result, out_dir, command)
+    for what, got, ok in ev.targets(result):
+        typer.echo(f"{'met ' if ok else 'MISS'}  {what}: {got}")
+    typer.echo(f"wrote {path} in {result.seconds:.0f} s")

@@ -30,33 +30,40 @@ class TrainConfig:
     """Everything that decides the trained weights, hashed into the exported model."""
 
     seed: int = 0
-    tiles: int = 12000
-    epochs: int = 8
+    tiles: int = 20000
+    epochs: int = 10
     batch: int = 128
     lr: float = 3e-3
     width: int = 16
     patch_px: int = 64
     brightfield_fraction: float = 0.3
+    target_sigma_bins: float = 0.35
 
     def digest(self) -> str:
         """SHA-256 of the configuration (what reproduces the model)."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
 
-def bin_targets(defocus_dof: torch.Tensor) -> torch.Tensor:
-    """Soft targets: a Gaussian over bin indices around the true |defocus| bin."""
+def bin_targets(defocus_dof: torch.Tensor, sigma_bins: float) -> torch.Tensor:
+    """Lightly smoothed targets: a narrow Gaussian over bin indices around the true bin.
+
+    Narrow, so that a sure prediction has low entropy (the certainty reads high); not one-hot,
+    so that a neighbouring bin costs less than a far one.
+    """
     edges = torch.tensor(BIN_EDGES_DOF[1:])
     index = torch.bucketize(defocus_dof.abs(), edges).float()
     k = torch.arange(len(BIN_CENTRES_DOF)).float()
-    t = torch.exp(-0.5 * ((k[None] - index[:, None]) / 0.6) ** 2)
+    t = torch.exp(-0.5 * ((k[None] - index[:, None]) / sigma_bins) ** 2)
     return t / t.sum(1, keepdim=True)
 
 
-def losses(model: FocusNet, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def losses(
+    model: FocusNet, batch: dict[str, torch.Tensor], sigma_bins: float
+) -> dict[str, torch.Tensor]:
     """Bin cross-entropy where there is structure, side where the optics show it, blankness."""
     bins, side, blank = model.logits(batch["patches"])
     dof, structure = batch["defocus_dof"], batch["structure"]
-    ce = -(bin_targets(dof) * torch.log_softmax(bins, 1)).sum(1)
+    ce = -(bin_targets(dof, sigma_bins) * torch.log_softmax(bins, 1)).sum(1)
     bin_loss = (ce * structure).sum() / structure.sum().clamp(min=1)
     has_side = structure * batch["side_visible"] * (dof.abs() >= 0.5).float()
     side_bce = nn.functional.binary_cross_entropy_with_logits(
@@ -103,7 +110,7 @@ def fit(
             idx = order[start : start + config.batch]
             batch = {k: v[idx] for k, v in tensors.items()}
             batch["patches"] = _augment(batch["patches"].float(), gen)
-            parts = losses(model, batch)
+            parts = losses(model, batch, config.target_sigma_bins)
             loss = sum(parts.values(), torch.zeros(()))
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
