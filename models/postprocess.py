@@ -2,8 +2,8 @@
 
 Per patch: the expected |defocus| under the bin distribution, and a certainty
 ``(1 - normalised entropy) * (1 - P(no structure))`` so blank patches say "I don't know".
-Per tile: the patches' distributions averaged with their certainties as weights, so a sparse
-field is judged by the patches that have something to focus on.
+Per tile: the distributions of the patches with structure averaged with their certainties as
+weights, so a sparse field is judged by the patches that have something to focus on.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from focusqc.models.preprocess import Patches
 
 F32 = NDArray[np.float32]
+
+#: Default verdict: in focus up to this |defocus|, in depth-of-field units (calibrated in the
+#: evaluation report, docs/evaluation.md).
+DEFAULT_THRESHOLD_DOF = 2.0
+#: Default action gate: below this certainty a tile is not acted on (blank or unsure).
+DEFAULT_CERTAINTY_GATE = 0.2
 
 
 def entropy_certainty(probs: F32) -> F32:
@@ -44,7 +50,10 @@ def aggregate(
     """Combine patch predictions into the tile's score (defocus in micrometres)."""
     dof_um = depth_of_field_um(na, wavelength_um, n_immersion)
     certainty = entropy_certainty(probs) * (1.0 - blank)
-    weights = certainty + 1e-6
+    # Patches the network calls blank have no say while any patch shows structure.
+    has_structure = blank < 0.5
+    weights = certainty * has_structure if has_structure.any() else certainty
+    weights = weights + 1e-6
     tile_probs = (probs * weights[:, None]).sum(0) / weights.sum()
     tile_dof = float(tile_probs @ centres_dof)
     tile_certainty = float(entropy_certainty(tile_probs[None])[0] * (1.0 - blank.min()))

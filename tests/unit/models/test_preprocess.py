@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from focusqc.models.preprocess import TileError, normalize, sample_patches, tile_patches
+from focusqc.models.preprocess import (
+    TileError,
+    normalize,
+    normalizer,
+    sample_patches,
+    tile_patches,
+)
 from focusqc.models.sim.draw import draw_spec
 from focusqc.models.sim.render import render
 
@@ -60,3 +66,23 @@ def test_patches_are_cut_at_canonical_sampling() -> None:
 def test_malformed_tiles_are_refused_with_the_reason(tile: object, words: str) -> None:
     with pytest.raises(TileError, match=words):
         normalize(tile)  # type: ignore[arg-type]
+
+
+def test_one_bright_object_gets_one_patch_not_four() -> None:
+    img = np.zeros((256, 256), np.float32)
+    img[100:156, 100:156] = 1.0  # one object across four 64 px cells of the grid
+    img[10:40, 200:230] = 0.5  # and a dimmer one elsewhere
+    patches = sample_patches(img, zoom=1.0, patch_px=64, budget=3)
+    centres = {tuple(c) for c in patches.centres_px.tolist()}
+    # The two content picks go to two different objects, not two quarters of the bright one.
+    assert any(abs(y - 25) < 40 and abs(x - 215) < 40 for y, x in centres)
+
+
+def test_large_tiles_are_normalised_from_a_subsample_like_the_whole() -> None:
+    rng = np.random.default_rng(1)
+    big = (rng.poisson(50, (2048, 2048)) + 100).astype(np.uint16)
+    big[500:900, 500:900] += 2000
+    sub = normalizer(big)
+    f = big.astype(np.float64)
+    lo, hi = np.percentile(f, [1.0, 99.9])
+    assert abs(float(sub.lo) - lo) <= 2 and abs(sub.scale - (hi - lo)) / (hi - lo) < 0.02
