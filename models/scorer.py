@@ -84,7 +84,9 @@ class FocusScorer:
             )
         if expected_sha256 is None and path == SHIPPED_MODEL and SHIPPED_SHA256.is_file():
             expected_sha256 = SHIPPED_SHA256.read_text().split()[0]
-        if expected_sha256 and file_sha256(path) != expected_sha256:
+        self.path = path
+        self.sha256 = file_sha256(path)
+        if expected_sha256 and self.sha256 != expected_sha256:
             raise ModelError(
                 f"model file {path} does not match its pinned SHA-256 "
                 f"{expected_sha256[:12]}...: the file is corrupt or was replaced"

@@ -47,23 +47,21 @@ def simulate(
     ] = 0,
 ) -> None:
     """Simulate a labelled data set of defocused tiles from physics, and a focal-sweep montage."""
-    from rich.console import Console
-    from rich.progress import Progress
-
     from focusqc.models.sim.dataset import write
+    from focusqc.service.progress import meter
 
-    console = Console(stderr=True)
     start = time.perf_counter()
-    with Progress(console=console, transient=False) as bar:
-        task = bar.add_task(f"simulating {n} {modality.value} tiles", total=n)
+    with meter() as bar:
+        task = bar.add(f"simulating {n} {modality.value} tiles", total=n)
         montage = write(
             out_dir,
             n,
             modality.value,
             seed,
             workers=workers or os.cpu_count() or 1,
-            progress=lambda k: bar.advance(task, k),
+            progress=lambda k: bar.update(task, advance=k),
         )
+    console = bar.console
     elapsed = time.perf_counter() - start
     console.print(
         f"wrote {n} tiles to {out_dir} in {elapsed:.1f} s "
@@ -81,6 +79,7 @@ def _register_model_commands() -> None:
 
     app.command()(cli_model.train)
     app.command()(cli_model.score)
+    app.command()(cli_model.evaluate)
 
 
 _register_model_commands()

@@ -18,3 +18,9 @@ def shared_data() -> Path:
             "in CI (../shared/data) and are not shipped with focusqc"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data_if_present() -> Path | None:
+    """``../shared/data`` when it is there, else None (for tests that use it only in part)."""
+    return SHARED_DATA if (SHARED_DATA / "bbbc006").is_dir() else None

@@ -1,0 +1,70 @@
+"""``focusqc evaluate`` end to end on a small fraction of every set, with the shipped model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("matplotlib", reason="the evaluation report needs the train extra")
+
+
+def test_evaluate_writes_a_report_with_targets_tables_and_plots(
+    tmp_path: Path, shared_data_if_present: Path | None
+) -> None:
+    real = ["--real-data", str(shared_data_if_present)] if shared_data_if_present else []
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "focusqc.service",
+            "evaluate",
+            str(tmp_path),
+            "--fraction",
+            "0.01",
+            "--workers",
+            "2",
+            *real,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "wrote" in run.stdout and "20x in/out F1" in run.stdout
+    # Progress goes to stderr, a line per tenth, when there is no terminal.
+    assert "robustness conditions: 50/50" in run.stderr
+    report = (tmp_path / "evaluation.md").read_text()
+    for heading in ("## Targets", "## Held-out simulated sets", "## Robustness"):
+        assert heading in report
+    assert report.count("| pixelate |") == 5  # every severity of every corruption is a row
+    if real:
+        assert "bbbc006/in_focus" in report
+    for plot in ("eval_scatter", "eval_auc", "eval_robustness", "eval_certainty"):
+        with Image.open(tmp_path / f"{plot}.png") as png:
+            assert png.size[0] > 300
+
+
+def test_evaluate_refuses_a_missing_real_data_folder(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "focusqc.service",
+            "evaluate",
+            str(tmp_path),
+            "--real-data",
+            str(tmp_path / "nope"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert run.returncode == 2 and "does not exist" in run.stderr
