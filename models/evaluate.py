@@ -401,10 +401,10 @@ def targets(evaluation: Evaluation) -> list[tuple[str, str, bool]]:
             (f"real {data}: every image called right", f"{right}/{len(items)}", right == len(items))
         )
     rows += [
-        ("20x MAE ≤ 0.3 µm for |defocus| ≤ 5 µm", f"{m['MAE um']:.3f} µm", m["MAE um"] <= 0.3),
+        ("20x MAE ≤ 0.3 µm for defocus within ±5 µm", f"{m['MAE um']:.3f} µm", m["MAE um"] <= 0.3),
         ("20x in/out F1 ≥ 0.97", f"{m['F1']:.3f}", m["F1"] >= 0.97),
         (
-            "20x side ≥ 90% for |defocus| ≥ 1.5 µm (index mismatch)",
+            "20x side ≥ 90% for defocus beyond ±1.5 µm (index mismatch)",
             f"{m['side accuracy']:.1%}",
             m["side accuracy"] >= 0.9,
         ),

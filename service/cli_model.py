@@ -78,8 +78,12 @@ def score(
     wavelength_nm: Annotated[float, typer.Option(help="Emission (or centre) wavelength, nm.")],
     n_immersion: Annotated[float, typer.Option(help="Immersion index: 1.0 air, 1.518 oil.")] = 1.0,
     threshold_dof: Annotated[
-        float, typer.Option(help="In focus up to this many depths of field.")
-    ] = 1.5,
+        float | None,
+        typer.Option(
+            help="In focus up to this many depths of field [default: the model's].",
+            show_default=False,
+        ),
+    ] = None,
     model: Annotated[Path | None, typer.Option(help="Model file (default: shipped).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
     montage: Annotated[
@@ -89,7 +93,10 @@ def score(
 ) -> None:
     """Score finished images for focus (a QC pass over a data set, no microscope needed)."""
     from focusqc.models.imageio import read_image
+    from focusqc.models.postprocess import DEFAULT_THRESHOLD_DOF
     from focusqc.models.scorer import FocusScorer, ModelError
+
+    threshold = DEFAULT_THRESHOLD_DOF if threshold_dof is None else threshold_dof
 
     try:
         scorer = FocusScorer(model)
@@ -112,7 +119,7 @@ def score(
             failed += 1
             typer.echo(f"error: {exc}", err=True)
             continue
-        in_focus = result.defocus_dof <= threshold_dof
+        in_focus = result.defocus_dof <= threshold
         row = {
             "path": str(path),
             "defocus_um": round(result.defocus_um, 3),
@@ -159,10 +166,13 @@ def evaluate(
 ) -> None:
     """Evaluate the model on held-out simulated sets and real images, against classical measures."""
     try:
-        from focusqc.models import evaluate as ev
-        from focusqc.models import report
-    except ImportError as exc:  # matplotlib lives behind the extra
-        raise typer.BadParameter(f"evaluation needs the train extra ({exc})") from exc
+        import matplotlib  # noqa: F401 - the plots need it; fail now, not after the run
+    except ImportError as exc:
+        raise typer.BadParameter(
+            f"evaluation plots need the train extra: pip install -e '.[train]' ({exc})"
+        ) from exc
+    from focusqc.models import evaluate as ev
+    from focusqc.models import report
     from focusqc.models.scorer import FocusScorer, ModelError
     from focusqc.models.sim.corruptions import CORRUPTIONS
     from focusqc.service.progress import meter

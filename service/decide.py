@@ -1,0 +1,98 @@
+"""``decide()``: what to do with a scored tile.
+
+A pure function of the score, the policy, and what has already happened to this tile and this
+run; no I/O, no clock.
+
+Actions:
+
+- ``in_focus``: keep the tile.
+- ``skip``: no verdict is possible (blank or unsure tile, or no score in time with fail-open);
+  keep the tile, act on nothing.
+- ``refocus``: move z (by the model, a sweep or the hardware autofocus), then re-acquire.
+- ``reacquire``: snap again where it is (no score in time with fail-closed).
+- ``alarm``: stop trying; a person must look (retries spent, or failures cluster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from focusqc.config.settings import Policy
+
+Action = Literal["in_focus", "skip", "refocus", "reacquire", "alarm"]
+
+#: |2 P(above) - 1| from which the model's side is trusted for a one-move refocus.
+SIDE_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the scorer said about one tile (None fields: it said nothing in time)."""
+
+    defocus_um: float | None
+    certainty: float
+    side_above_prob: float
+    depth_of_field_um: float
+
+
+@dataclass(frozen=True)
+class History:
+    """What has already happened: to this tile, in this run, and around it on the grid."""
+
+    attempt: int = 0  # 0 for the first acquisition of the tile
+    run_retries: int = 0
+    failed_neighbours: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The action, why, and for a refocus the signed z move the model suggests (None: search)."""
+
+    action: Action
+    reason: str
+    z_move_um: float | None = None
+
+
+def threshold_um(policy: Policy, depth_of_field_um: float) -> float:
+    """The in-focus threshold in micrometres for these optics."""
+    return policy.threshold_um or policy.threshold_dof * depth_of_field_um
+
+
+def decide(verdict: Verdict, policy: Policy, history: History = History()) -> Decision:
+    """Decide one tile; see the module docstring."""
+    if verdict.defocus_um is None:
+        if policy.fail_mode == "closed" and history.attempt < policy.max_retries_per_tile:
+            return Decision("reacquire", "no verdict within the deadline (fail-closed)")
+        return Decision("skip", "no verdict within the deadline (fail-open)")
+    if verdict.certainty < policy.certainty_gate:
+        return Decision(
+            "skip", f"certainty {verdict.certainty:.2f} below the gate {policy.certainty_gate}"
+        )
+    limit = threshold_um(policy, verdict.depth_of_field_um)
+    # A tile already refocused must come back clearly in focus, not just across the line.
+    if history.attempt > 0:
+        limit *= policy.hysteresis
+    if verdict.defocus_um <= limit:
+        return Decision("in_focus", f"|defocus| {verdict.defocus_um:.2f} um <= {limit:.2f} um")
+    if history.failed_neighbours >= policy.neighbour_failures_for_alarm:
+        return Decision(
+            "alarm",
+            f"{history.failed_neighbours} neighbouring tiles also failed: check the slide, "
+            "the stage or the illumination",
+        )
+    if history.attempt >= policy.max_retries_per_tile:
+        return Decision(
+            "alarm",
+            f"still {verdict.defocus_um:.2f} um out after {history.attempt} refocus attempts",
+        )
+    if history.run_retries >= policy.max_retries_per_run:
+        return Decision("alarm", f"the run's {policy.max_retries_per_run} retries are spent")
+    side = 2 * verdict.side_above_prob - 1
+    move = -verdict.defocus_um if side > 0 else verdict.defocus_um
+    return Decision(
+        "refocus",
+        f"|defocus| {verdict.defocus_um:.2f} um > {limit:.2f} um",
+        z_move_um=move if abs(side) >= SIDE_CONFIDENCE else None,
+    )

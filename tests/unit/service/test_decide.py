@@ -1,0 +1,52 @@
+"""decide(): table-driven, one row per rule of the policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from focusqc.config.settings import Policy
+from focusqc.service.decide import Decision, History, Verdict, decide
+
+DOF = 0.5  # um: threshold 2 DOF = 1.0 um, after a refocus 0.8 um
+POLICY = Policy(
+    threshold_dof=2.0,
+    certainty_gate=0.2,
+    hysteresis=0.8,
+    max_retries_per_tile=2,
+    max_retries_per_run=10,
+    neighbour_failures_for_alarm=3,
+)
+
+
+def verdict(defocus_um: float | None, certainty: float = 0.9, above: float = 0.9) -> Verdict:
+    return Verdict(defocus_um, certainty, above, DOF)
+
+
+CASES = [
+    # (verdict, history, policy changes, action, z move)
+    (verdict(0.4), History(), {}, "in_focus", None),
+    (verdict(1.0), History(), {}, "in_focus", None),  # on the line is in
+    (verdict(0.9), History(attempt=1), {}, "refocus", -0.9),  # hysteresis after a refocus
+    (verdict(0.7), History(attempt=1), {}, "in_focus", None),
+    (verdict(5.0, certainty=0.1), History(), {}, "skip", None),  # blank or unsure
+    (verdict(3.0, above=0.9), History(), {}, "refocus", -3.0),  # above focus: move down
+    (verdict(3.0, above=0.1), History(), {}, "refocus", 3.0),  # below focus: move up
+    (verdict(3.0, above=0.6), History(), {}, "refocus", None),  # side unsure: search
+    (verdict(3.0), History(attempt=2), {}, "alarm", None),  # retries for the tile spent
+    (verdict(3.0), History(run_retries=10), {}, "alarm", None),  # retries for the run spent
+    (verdict(3.0), History(failed_neighbours=3), {}, "alarm", None),  # failures cluster
+    (verdict(None), History(), {}, "skip", None),  # no verdict in time, fail-open
+    (verdict(None), History(), {"fail_mode": "closed"}, "reacquire", None),
+    (verdict(None), History(attempt=2), {"fail_mode": "closed"}, "skip", None),
+    (verdict(1.5), History(), {"threshold_um": 2.0}, "in_focus", None),  # um overrides DOF
+]
+
+
+@pytest.mark.parametrize(("v", "history", "changes", "action", "move"), CASES)
+def test_decide(
+    v: Verdict, history: History, changes: dict[str, object], action: str, move: float | None
+) -> None:
+    decision = decide(v, POLICY.model_copy(update=changes), history)
+    assert isinstance(decision, Decision)
+    assert (decision.action, decision.z_move_um) == (action, move), decision.reason
+    assert decision.reason  # every decision says why
