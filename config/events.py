@@ -125,7 +125,8 @@ def write_schemas(folder: Path = SCHEMAS) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, model in {**MODELS, "settings": Settings}.items():
+    every: dict[str, type[BaseModel]] = {**MODELS, "settings": Settings}
+    for name, model in every.items():
         path = folder / f"{name}.json"
         path.write_text(schema_text(model))
         paths.append(path)

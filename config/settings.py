@@ -79,8 +79,10 @@ class Policy(_Frozen):
     fail_mode: Literal["open", "closed"] = Field(
         "open", description="open: a tile with no verdict passes; closed: it is re-acquired."
     )
-    strategies: tuple[Literal["model", "sweep", "hardware"], ...] = Field(
-        ("model", "sweep"), min_length=1, description="Refocus strategies, tried in order."
+    strategies: tuple[Literal["model", "hardware"], ...] = Field(
+        ("model", "hardware"),
+        min_length=1,
+        description="Refocus strategy of each attempt: the first, then the next, ...",
     )
 
 

@@ -1,0 +1,172 @@
+"""``focusqc run``: the QC daemon on its embedded default (simulated slide, shipped model)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
+
+    from focusqc.config.settings import Settings
+    from focusqc.service.pipeline import Tally
+
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings (default: the shipped default).")
+]
+
+
+def load_settings(config: Path | None, **overrides: object) -> Settings:
+    """Settings or a clear exit: the message names the key and the fix."""
+    from focusqc.config.settings import ConfigError, load
+
+    try:
+        return load(config, **overrides)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def summary(console: Console, tallies: list[tuple[str, Tally]]) -> None:
+    """The end-of-run table: one column per run."""
+    from rich.table import Table
+
+    table = Table(title="focusqc run summary")
+    table.add_column("")
+    rows: dict[str, list[str]] = {
+        name: []
+        for name in (
+            "tiles",
+            "in focus first time",
+            "refocused",
+            "re-acquired",
+            "skipped (blank or unsure)",
+            "alarms",
+            "exposures",
+            "seconds per tile",
+            "scoring latency, median ms",
+        )
+    }
+    for uid, t in tallies:
+        table.add_column(f"run {uid[:8]}", justify="right")
+        tiles = sum(t.outcomes.values())
+        scores = sorted(t.score_ms)
+        values = [
+            tiles,
+            t.outcomes["in focus"],
+            t.outcomes["refocused"],
+            t.outcomes["reacquired"],
+            t.outcomes["skip"],
+            t.outcomes["alarm"],
+            t.exposures,
+            f"{t.seconds / max(tiles, 1):.2f}",
+            f"{scores[len(scores) // 2]:.1f}" if scores else "-",
+        ]
+        for cells, value in zip(rows.values(), values, strict=True):
+            cells.append(str(value))
+    for name, cells in rows.items():
+        table.add_row(name, *cells)
+    console.print(table)
+
+
+def run(
+    config: ConfigFile = None,
+    max_tiles: Annotated[int | None, typer.Option(min=1, help="Stop after N tiles.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the simulated slide.")] = None,
+    forever: Annotated[bool, typer.Option(help="Scan again and again (a soak).")] = False,
+) -> None:
+    """Scan a simulated slide with QC: score, refocus, re-acquire, publish and journal."""
+    import zmq
+    from rich.console import Console
+
+    from focusqc.drivers.simulated import SimulatedScope
+    from focusqc.models.scorer import FocusScorer, ModelError
+    from focusqc.models.sim.optics import Optics
+    from focusqc.service.bus import EventBus
+    from focusqc.service.deadline import DeadlineScorer
+    from focusqc.service.progress import meter
+    from focusqc.service.scan import scan
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_settings(config)
+    if seed is not None:
+        settings = settings.model_copy(
+            update={"slide": settings.slide.model_copy(update={"seed": seed})}
+        )
+    console = Console(stderr=True)
+    o, rt = settings.optics, settings.runtime
+    try:
+        model = FocusScorer(
+            rt.model, provider=rt.provider, threads=rt.threads, require_gpu=rt.require_gpu
+        )
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    pixel = 0.65 if o.pixel_size_um == "driver" else o.pixel_size_um
+    scope = SimulatedScope(
+        settings.slide,
+        Optics(
+            na=o.na,
+            wavelength_um=o.wavelength_nm / 1000,
+            n_immersion=o.n_immersion,
+            n_sample=1.36,
+            depth_um=3.0,
+            pixel_size_um=pixel,
+        ),
+    )
+    try:
+        bus = EventBus(
+            settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync
+        )
+    except zmq.ZMQError as exc:
+        typer.echo(
+            f"error: cannot bind {settings.endpoints.publish} / {settings.endpoints.snapshot}: "
+            f"{exc}. Is another focusqc running? Set [endpoints] in the config.",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
+    scorer = DeadlineScorer(
+        model,
+        rt.deadline_ms,
+        na=o.na,
+        wavelength_um=o.wavelength_nm / 1000,
+        n_immersion=o.n_immersion,
+        budget=rt.patch_budget,
+    )
+    console.print(
+        f"focusqc '{settings.name}': model {model.version} on {model.provider}; "
+        f"events {bus.publish_endpoint}, snapshot {bus.snapshot_endpoint}; "
+        f"journal {settings.journal.path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.stderr.flush()
+    tallies: list[tuple[str, Tally]] = []
+    tiles = settings.slide.rows * settings.slide.cols
+    try:
+        with meter(console) as bar:
+            while True:
+                task = bar.add("scanning", total=min(tiles, max_tiles or tiles))
+
+                def step(index: int, exposures: int, action: str, task: TaskID = task) -> None:
+                    bar.update(
+                        task,
+                        advance=1,
+                        description=f"tile {index}: {action} ({exposures} exposures)",
+                    )
+
+                tally, uid = scan(settings, scope, scorer, bus, scope.grid_xy, max_tiles, step)
+                tallies.append((uid, tally))
+                if not forever:
+                    break
+    except KeyboardInterrupt:
+        console.print("interrupted: the run is closed and journaled")
+    finally:
+        scorer.close()
+        bus.close()
+    summary(console, tallies)

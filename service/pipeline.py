@@ -1,0 +1,201 @@
+"""The hot path: tile -> validate -> score -> decide -> act -> publish, for each tile of a scan.
+
+``QCLoop.tile()`` acquires one grid position and keeps at it until ``decide()`` says in focus,
+skip or alarm: each refocus moves z inside the safety limits and re-acquires. Every decision is
+one event on the bus (journaled, then published); every failure is an alarm event, with its
+traceback in the log. The acquisition never waits longer than the deadline for a verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from focusqc.config.events import Alarm, TileQC
+from focusqc.models.preprocess import TileError, check_tile
+from focusqc.service.decide import Decision, History, Verdict, decide
+from focusqc.service.refocus import Move, refocus
+from focusqc.service.thumbnail import thumbnail
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from focusqc.config.settings import Settings
+    from focusqc.service.deadline import DeadlineScorer, Timed
+    from focusqc.service.protocols import Microscope
+    from focusqc.service.run_docs import RunDocuments
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tally:
+    """What happened to the tiles of a run, for the summary."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    exposures: int = 0
+    seconds: float = 0.0
+    score_ms: list[float] = field(default_factory=list)
+
+
+class QCLoop:
+    """Scores, decides and acts on each tile of one run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        scope: Microscope,
+        scorer: DeadlineScorer,
+        run: RunDocuments,
+        grid_shape: tuple[int, int],
+    ) -> None:
+        self.settings = settings
+        self.scope = scope
+        self.scorer = scorer
+        self.run = run
+        self.grid_shape = grid_shape
+        self.failed: set[tuple[int, int]] = set()
+        self.run_retries = 0
+        self.tally = Tally()
+
+    def tile(self, index: int, row: int, col: int, xy_um: tuple[float, float]) -> Decision:
+        """QC one grid position until it is in focus, skipped, or alarmed."""
+        start = time.perf_counter()
+        self.scope.move_xy(*xy_um)
+        attempt, refocused = 0, False
+        while True:
+            image = self.scope.snap()  # acquire
+            self.tally.exposures += 1
+            z_um = self.scope.get_z()
+            timed = self._score(image, index)  # validate + score, within the deadline
+            decision = decide(
+                self._verdict(timed), self.settings.policy, self._history(attempt, row, col)
+            )
+            move = self._act(decision, timed, attempt)  # refocus inside the safety limits
+            self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
+            if decision.action not in ("refocus", "reacquire"):
+                break
+            attempt += 1
+            self.run_retries += 1
+            refocused = refocused or decision.action == "refocus"
+        outcome: str = decision.action
+        if outcome == "in_focus":
+            outcome = "refocused" if refocused else ("reacquired" if attempt else "in focus")
+        self.tally.outcomes[outcome] += 1
+        self.tally.seconds += time.perf_counter() - start
+        return decision
+
+    def _score(self, image: NDArray[np.generic], index: int) -> Timed:
+        from focusqc.service.deadline import Timed
+
+        try:
+            check_tile(image)
+        except TileError as exc:
+            self._alarm("error", index, f"malformed tile: {exc}", exc)
+            return Timed(None, 0.0, error=exc)
+        timed = self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um)
+        if timed.error is not None:
+            self._alarm("error", index, f"scoring failed: {timed.error}", timed.error)
+        elif timed.score is not None:
+            self.tally.score_ms.append(timed.latency_ms)
+        return timed
+
+    def _verdict(self, timed: Timed) -> Verdict:
+        s = timed.score
+        if s is None:
+            return Verdict(None, 0.0, 0.5, 1.0)
+        return Verdict(s.defocus_um, s.certainty, s.side_above_prob, s.depth_of_field_um)
+
+    def _history(self, attempt: int, row: int, col: int) -> History:
+        near = sum(
+            (row + dr, col + dc) in self.failed
+            for dr in (-1, 0, 1)
+            for dc in (-1, 0, 1)
+            if (dr, dc) != (0, 0)
+        )
+        return History(attempt=attempt, run_retries=self.run_retries, failed_neighbours=near)
+
+    def _act(self, decision: Decision, timed: Timed, attempt: int) -> Move | None:
+        if decision.action != "refocus" or timed.score is None:
+            return None
+
+        def measure(image: NDArray[np.generic]) -> float | None:
+            self.tally.exposures += 1
+            probe = self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um)
+            return probe.score.defocus_um if probe.score else None
+
+        move = refocus(
+            self.settings.policy.strategies,
+            self.scope,
+            self.settings.safety,
+            timed.score.defocus_um,
+            decision.z_move_um,
+            measure,
+            attempt,
+        )
+        if move.error:
+            self._alarm("warning", None, move.error, None)
+        return move
+
+    def _publish(
+        self,
+        index: int,
+        row: int,
+        col: int,
+        attempt: int,
+        z_um: float,
+        image: NDArray[np.generic],
+        timed: Timed,
+        decision: Decision,
+        move: Move | None,
+    ) -> None:
+        s = timed.score
+        reason = decision.reason + (f"; {move.limited}" if move and move.limited else "")
+        x_um, y_um = self.scope.get_xy()
+        qc = TileQC(
+            tile=index,
+            row=row,
+            col=col,
+            attempt=attempt,
+            x_um=x_um,
+            y_um=y_um,
+            z_um=z_um,
+            defocus_um=s.defocus_um if s else None,
+            defocus_dof=s.defocus_dof if s else None,
+            certainty=min(max(s.certainty, 0.0), 1.0) if s else 0.0,
+            side_above_prob=s.side_above_prob if s else 0.5,
+            action=decision.action,
+            reason=reason,
+            z_move_um=move.z_move_um if move else None,
+            strategy=move.strategy if move else None,
+            latency_ms=timed.latency_ms,
+            deadline_missed=timed.deadline_missed,
+            model_version=self.scorer.scorer.version,
+            provider=self.scorer.scorer.provider,
+        )
+        self.run.tile(qc, thumbnail(image))
+        if decision.action == "alarm":
+            self.failed.add((row, col))
+            self._alarm("error", index, decision.reason, None)
+
+    def _alarm(
+        self,
+        severity: Literal["warning", "error"],
+        tile: int | None,
+        message: str,
+        error: BaseException | None,
+    ) -> None:
+        if error is not None:
+            log.error("tile %s: %s", tile, message, exc_info=error)
+        self.run.alarm(
+            Alarm(
+                severity=severity,
+                tile=tile,
+                message=message,
+                error_type=type(error).__name__ if error else None,
+            )
+        )

@@ -1,0 +1,109 @@
+"""Refocus strategies, tried in the policy's order, each bounded, all inside the safety limits.
+
+- ``model``: one z move by the predicted signed defocus. When the side is uncertain, one probe
+  exposure half-way along one direction tells which way the focus lies, then one move.
+- ``hardware``: the microscope's own autofocus, where it has one.
+
+No move ever leaves ``[z_min_um, z_max_um]`` or exceeds ``max_step_um``, whatever the model says.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from focusqc.config.settings import Safety
+    from focusqc.service.protocols import Microscope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Move:
+    """What a strategy did: the z it set, the exposures it spent, and whether a limit cut it."""
+
+    strategy: str
+    z_from_um: float
+    z_to_um: float
+    exposures: int = 0
+    limited: str = ""
+    error: str = ""  # a strategy that failed before this one took over
+
+    @property
+    def z_move_um(self) -> float:
+        """Signed z change."""
+        return self.z_to_um - self.z_from_um
+
+
+def safe_target(z_um: float, move_um: float, safety: Safety) -> tuple[float, str]:
+    """The z to go to for a wanted move, cut to the step and soft limits; and what cut it."""
+    limited = ""
+    if abs(move_um) > safety.max_step_um:
+        move_um = safety.max_step_um if move_um > 0 else -safety.max_step_um
+        limited = f"step cut to {safety.max_step_um} um"
+    target = z_um + move_um
+    if not safety.z_min_um <= target <= safety.z_max_um:
+        target = min(max(target, safety.z_min_um), safety.z_max_um)
+        limited = f"held at the soft limit {target} um"
+    return target, limited
+
+
+def model_guided(
+    scope: Microscope,
+    safety: Safety,
+    defocus_um: float,
+    z_move_um: float | None,
+    measure: Callable[[NDArray[np.generic]], float | None],
+) -> Move:
+    """One move by the model; with an unsure side, one probe first to find the side."""
+    z0 = scope.get_z()
+    exposures = 0
+    if z_move_um is None:
+        probe, _ = safe_target(z0, defocus_um / 2, safety)
+        scope.set_z(probe)
+        probe_defocus = measure(scope.snap())
+        exposures = 1
+        # Nearer focus at the probe: the focus lies that way; farther (or no verdict): the other.
+        toward = probe_defocus is not None and probe_defocus < defocus_um
+        z_move_um = defocus_um if toward else -defocus_um
+    target, limited = safe_target(z0, z_move_um, safety)
+    scope.set_z(target)
+    return Move("model", z0, target, exposures, limited)
+
+
+def hardware(scope: Microscope, safety: Safety) -> Move:
+    """The microscope's autofocus; its result must also respect the limits."""
+    z0 = scope.get_z()
+    z = scope.autofocus()
+    target, limited = safe_target(z0, z - z0, safety)
+    if target != z:
+        scope.set_z(target)
+    return Move("hardware", z0, target, 0, limited)
+
+
+def refocus(
+    strategies: tuple[str, ...],
+    scope: Microscope,
+    safety: Safety,
+    defocus_um: float,
+    z_move_um: float | None,
+    measure: Callable[[NDArray[np.generic]], float | None],
+    attempt: int,
+) -> Move:
+    """Run the strategy for this attempt (first attempt: the first strategy, and so on)."""
+    name = strategies[min(attempt, len(strategies) - 1)]
+    if name == "hardware":
+        try:
+            return hardware(scope, safety)
+        except Exception as exc:
+            log.exception("hardware autofocus failed; the model takes over")
+            move = model_guided(scope, safety, defocus_um, z_move_um, measure)
+            return replace(move, error=f"hardware autofocus failed: {type(exc).__name__}: {exc}")
+    return model_guided(scope, safety, defocus_um, z_move_um, measure)

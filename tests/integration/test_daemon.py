@@ -1,0 +1,215 @@
+"""``focusqc run`` as a real process: real sockets, journal and model, and a kill mid-run."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from focusqc.service.journal import Journal
+from focusqc.service.stream import Message, Subscriber, snapshot
+
+CONFIG = """
+name = "it-scope"
+[optics]
+na = 0.75
+wavelength_nm = 461
+[endpoints]
+publish = "tcp://127.0.0.1:*"
+snapshot = "tcp://127.0.0.1:*"
+heartbeat_s = 0.2
+[journal]
+path = "{journal}"
+[slide]
+rows = 3
+cols = 4
+tile_px = 128
+drift_um_per_tile = 0.4
+tilted_region = [2, 2, 0, 1]
+blank_tiles = 1
+"""
+
+
+class Daemon:
+    """``focusqc run`` in a subprocess, with the endpoints it announced."""
+
+    def __init__(self, tmp: Path, *args: str) -> None:
+        self.journal = tmp / "journal.sqlite"
+        config = tmp / "it.toml"
+        config.write_text(CONFIG.format(journal=self.journal))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "focusqc.service", "run", "--config", str(config), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stderr is not None
+        line = self.proc.stderr.readline()
+        found = re.search(r"events (\S+), snapshot (\S+);", line)
+        assert found, line
+        self.publish, self.snapshot = found.group(1), found.group(2)
+
+    def finish(self, timeout_s: float = 120) -> tuple[str, str]:
+        out, err = self.proc.communicate(timeout=timeout_s)
+        return out, err
+
+
+def collect(sub: Subscriber, until: str, limit_s: float = 120) -> list[Message]:
+    got: list[Message] = []
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        msg = sub.recv(timeout_s=0.5)
+        if msg is not None and msg.kind != "heartbeat":
+            got.append(msg)
+            if msg.kind == until:
+                return got
+    raise AssertionError(f"no {until} in {limit_s} s; got {[m.kind for m in got]}")
+
+
+def test_a_scan_publishes_and_journals_every_decision(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path)
+    sub = Subscriber(daemon.publish)
+    docs = collect(sub, "stop")
+    _, err = daemon.finish()
+    assert daemon.proc.returncode == 0, err
+    assert "focusqc run summary" in err
+    # A late subscriber may miss the first documents; the journal has every one, in order.
+    journal = Journal(daemon.journal)
+    entries = list(journal.read())
+    assert [e.seq for e in entries] == list(range(len(entries)))
+    by_seq = {e.seq: e for e in entries}
+    assert all(by_seq[m.seq].body == m.body for m in docs)
+    tiles = [e.body["data"] for e in entries if e.kind == "event" and "tile" in e.body["data"]]
+    assert {t["tile"] for t in tiles} == set(range(12))  # every tile decided
+    actions = {t["action"] for t in tiles}
+    assert "in_focus" in actions and "skip" in actions  # the blank tile is skipped
+    # Drift and the tilted region force at least one refocus, which then ends in focus.
+    refocused = [t for t in tiles if t["action"] == "refocus"]
+    assert refocused, [(t["tile"], t["defocus_um"]) for t in tiles]
+    for t in refocused:
+        later = [u for u in tiles if u["tile"] == t["tile"] and u["attempt"] > t["attempt"]]
+        assert later, f"tile {t['tile']} was refocused but never re-acquired"
+        assert t["z_move_um"] is not None and abs(t["z_move_um"]) <= 20.0
+    assert all(t["model_version"] and t["provider"] for t in tiles)
+    journal.close()
+    sub.close()
+
+
+def test_killing_the_daemon_mid_run_loses_no_journaled_event(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path, "--forever")
+    sub = Subscriber(daemon.publish)
+    received: list[Message] = []
+    deadline = time.monotonic() + 120
+    while len([m for m in received if m.kind == "event"]) < 15 and time.monotonic() < deadline:
+        msg = sub.recv(timeout_s=0.5)
+        if msg is not None and msg.kind != "heartbeat":
+            received.append(msg)
+    os.kill(daemon.proc.pid, signal.SIGKILL)
+    daemon.finish()
+    sub.close()
+    assert len([m for m in received if m.kind == "event"]) >= 15
+    journal = Journal(daemon.journal)
+    entries = list(journal.read())
+    # Every document up to the kill, numbered without a gap, in order...
+    assert [e.seq for e in entries] == list(range(len(entries)))
+    # ...including every one a subscriber saw, identical.
+    by_seq = {e.seq: e for e in entries}
+    assert all(m.seq in by_seq and by_seq[m.seq].body == m.body for m in received)
+    assert entries[-1].seq >= received[-1].seq
+    journal.close()
+
+
+def test_tail_snapshot_and_replay_from_the_command_line(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path, "--forever")
+    tail = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "focusqc.service",
+            "tail",
+            "--endpoint",
+            daemon.publish,
+            "--count",
+            "4",
+            "--timeout-s",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert tail.returncode == 0, tail.stderr
+    lines = tail.stdout.splitlines()
+    assert len(lines) == 4 and all(re.match(r"#\d+ +it-scope\.", line) for line in lines)
+    # A late joiner's snapshot holds the current run from its start.
+    past, last = snapshot(daemon.snapshot)
+    assert past[0].kind == "start" and last >= past[-1].seq
+    daemon.proc.send_signal(signal.SIGINT)
+    _, err = daemon.finish()
+    assert "interrupted" in err
+    # Replay the first run on a fresh port and read it back.
+    run_uid = past[0].header["run_uid"]
+    probe = zmq.Context.instance().socket(zmq.PUB)
+    probe.bind("tcp://127.0.0.1:*")
+    endpoint = probe.getsockopt_string(zmq.LAST_ENDPOINT)
+    probe.close(linger=0)
+    replay = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "focusqc.service",
+            "events",
+            "replay",
+            run_uid[:8],
+            "--journal",
+            str(daemon.journal),
+            "--endpoint",
+            endpoint,
+            "--wait-s",
+            "1.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sub = Subscriber(endpoint)
+    docs = collect(sub, "stop", limit_s=60)
+    replay.communicate(timeout=60)
+    sub.close()
+    assert replay.returncode == 0
+    assert docs[0].kind == "start" and all(m.header["replay"] for m in docs)
+    assert [m.seq for m in docs] == sorted(m.seq for m in docs)
+
+
+def test_a_wrong_config_stops_the_daemon_before_it_starts(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[policy]\ncertainty_gate = 3\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "focusqc.service", "run", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "policy.certainty_gate" in run.stderr and "less than 1" in run.stderr
+
+
+@pytest.mark.parametrize("cmd", [["events", "list"], ["events", "replay", "abc"]])
+def test_event_commands_name_a_missing_journal(tmp_path: Path, cmd: list[str]) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "focusqc.service", *cmd, "--journal", str(tmp_path / "no.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2 and "no journal at" in run.stderr
