@@ -167,7 +167,9 @@ class SimulatedSlide(_Frozen):
     rows: int = Field(6, ge=1, le=200)
     cols: int = Field(8, ge=1, le=200)
     tile_px: int = Field(256, ge=64, le=2048)
-    specimen: str = "nuclei"
+    modality: Literal["fluorescence", "brightfield"] = "fluorescence"
+    specimen: str = Field("nuclei", description="Fluorescence specimen kind (see the simulator).")
+    density: float = Field(1.0, gt=0.0, le=5.0, description="0.2 sparse, 1 typical, 3 crowded.")
     drift_um_per_tile: float = Field(0.15, description="Focus drift between tiles.")
     tilted_region: tuple[int, int, int, int] = Field(
         (4, 5, 0, 2), description="rows and cols (first, last, first, last) of a tilted patch."

@@ -44,7 +44,11 @@ class SimulatedScope:
             depth_um=3.0,
             pixel_size_um=0.65,
         )
-        self.camera = Camera(read_noise_e=2.0, gain_adu_per_e=0.5, offset_adu=100.0, bit_depth=12)
+        self.camera = (
+            Camera(read_noise_e=2.0, gain_adu_per_e=0.5, offset_adu=100.0, bit_depth=12)
+            if slide.modality == "fluorescence"
+            else Camera(qe=0.7, read_noise_e=5.0, gain_adu_per_e=1.0, offset_adu=0.0, bit_depth=16)
+        )
         self._z = z_start_um
         self._xy = (0.0, 0.0)
         self.exposures = 0
@@ -81,27 +85,30 @@ class SimulatedScope:
             z += s.tilt_um * (col - c0 + 0.5) / (c1 - c0 + 1)
         return z
 
-    def snap(self) -> NDArray[np.uint16]:
+    def snap(self) -> NDArray[np.generic]:
         """Expose one tile at the current stage position."""
         with self._lock:
             row, col = self._cell()
             defocus = self._z - self.best_focus_um(row, col)
             self.exposures += 1
         s = self.slide
+        blank = (row, col) in self.blank
         spec = TileSpec(
             seed=s.seed * 1_000_003 + row * 1009 + col,
-            modality="fluorescence",
-            specimen="empty" if (row, col) in self.blank else s.specimen,
+            modality=s.modality,
+            specimen="empty"
+            if blank
+            else ("tissue" if s.modality == "brightfield" else s.specimen),
             optics=self.optics,
             camera=self.camera,
             size_px=s.tile_px,
-            density=1.0,
+            density=0.0 if blank else s.density,
             defocus_um=defocus,
-            thickness_um=6.0,
-            peak_photons=3000.0,
+            thickness_um=6.0 if s.modality == "fluorescence" else 0.0,
+            peak_photons=3000.0 if s.modality == "fluorescence" else 8000.0,
             background_photons=40.0,
         )
-        return np.asarray(render(spec).image, np.uint16)
+        return np.asarray(render(spec).image)
 
     def get_z(self) -> float:
         """Stage z, um."""

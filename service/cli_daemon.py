@@ -108,17 +108,18 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     pixel = 0.65 if o.pixel_size_um == "driver" else o.pixel_size_um
-    scope = SimulatedScope(
-        settings.slide,
-        Optics(
-            na=o.na,
-            wavelength_um=o.wavelength_nm / 1000,
-            n_immersion=o.n_immersion,
-            n_sample=1.36,
-            depth_um=3.0,
-            pixel_size_um=pixel,
-        ),
+    brightfield = settings.slide.modality == "brightfield"
+    optics = Optics(
+        na=o.na,
+        wavelength_um=o.wavelength_nm / 1000,
+        n_immersion=o.n_immersion,
+        # Fluorescent cells 3 um deep in medium (an index mismatch); a dry tissue section.
+        n_sample=1.0 if brightfield else 1.36,
+        depth_um=0.0 if brightfield else 3.0,
+        pixel_size_um=pixel,
+        condenser_na=0.6 * o.na if brightfield else 0.0,
     )
+    scope = SimulatedScope(settings.slide, optics)
     try:
         bus = EventBus(
             settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync

@@ -153,3 +153,23 @@ def test_the_journal_continues_numbering_after_a_restart(tmp_path: Path) -> None
     second = EventBus("s", RANDOM, path)
     assert second.emit("event", {"n": 2}, "r") == 1
     second.close()
+
+
+def test_a_subscriber_that_never_reads_slows_nothing_and_loses_nothing_journaled(
+    tmp_path: Path,
+) -> None:
+    bus = EventBus("s", RANDOM, tmp_path / "j.sqlite", queue_size=50)
+    stalled = zmq.Context.instance().socket(zmq.SUB)
+    stalled.setsockopt(zmq.RCVHWM, 1)
+    stalled.setsockopt(zmq.SUBSCRIBE, b"")
+    stalled.connect(bus.publish_endpoint)
+    time.sleep(0.3)
+    body = {"data": "x" * 2000}
+    for _ in range(5000):  # returns at once: the bounded queue and PUB drop live copies
+        bus.emit("event", body, "r")
+    assert bus.last_seq == 4999
+    bus.close()
+    journal = Journal(tmp_path / "j.sqlite")
+    assert [e.seq for e in journal.read()] == list(range(5000))  # the journal has every one
+    journal.close()
+    stalled.close(linger=0)

@@ -1,0 +1,81 @@
+"""Safety limits and the refocus strategies, on the simulated scope."""
+
+from __future__ import annotations
+
+import pytest
+
+from focusqc.config.settings import Safety, SimulatedSlide
+from focusqc.drivers.simulated import SimulatedScope
+from focusqc.service.refocus import model_guided, refocus, safe_target
+
+SAFETY = Safety(z_min_um=-10.0, z_max_um=10.0, max_step_um=5.0)
+
+
+@pytest.mark.parametrize(
+    ("z", "move", "target", "limited"),
+    [
+        (0.0, 3.0, 3.0, ""),
+        (0.0, -12.0, -5.0, "step"),  # one move never exceeds the maximum step
+        (8.0, 4.0, 10.0, "soft limit"),  # z never leaves the soft limits
+        (-9.0, -4.0, -10.0, "soft limit"),
+        (0.0, 1e9, 5.0, "step"),  # whatever the model says
+    ],
+)
+def test_safe_target(z: float, move: float, target: float, limited: str) -> None:
+    got, why = safe_target(z, move, SAFETY)
+    assert got == target and limited in why
+
+
+def scope_at(z_um: float) -> SimulatedScope:
+    scope = SimulatedScope(
+        SimulatedSlide(
+            rows=1,
+            cols=1,
+            tile_px=64,
+            drift_um_per_tile=0.0,
+            blank_tiles=0,
+            tilted_region=(9, 9, 9, 9),
+        )
+    )
+    scope.set_z(z_um)
+    return scope
+
+
+@pytest.mark.parametrize("start", [3.0, -3.0])
+def test_an_unsure_side_is_found_with_one_probe(start: float) -> None:
+    scope = scope_at(start)
+
+    def measure(_image: object) -> float:
+        return abs(scope.get_z() - scope.best_focus_um(0, 0))  # the true |defocus| at the probe
+
+    move = model_guided(scope, SAFETY, defocus_um=3.0, z_move_um=None, measure=measure)
+    assert move.exposures == 1 and scope.get_z() == pytest.approx(0.0)
+
+
+def test_a_known_side_moves_once_without_a_probe() -> None:
+    scope = scope_at(4.0)
+    move = model_guided(scope, SAFETY, 4.0, -4.0, measure=lambda _: pytest.fail("no probe"))
+    assert move.exposures == 0 and scope.get_z() == 0.0 and move.z_move_um == -4.0
+
+
+def test_hardware_autofocus_is_used_when_the_policy_says_so() -> None:
+    scope = scope_at(6.0)
+    move = refocus(("hardware",), scope, SAFETY, 6.0, -6.0, lambda _: None, attempt=0)
+    # Focus is 6 um away, beyond the 5 um step: the autofocus result is cut back to one step.
+    assert move.strategy == "hardware" and scope.get_z() == 1.0
+    assert move.limited.startswith("step")
+    scope.set_z(3.0)
+    refocus(("hardware",), scope, SAFETY, 3.0, -3.0, lambda _: None, attempt=0)
+    assert abs(scope.get_z()) <= 0.2  # within reach: the autofocus finds the surface
+
+
+def test_a_failing_hardware_autofocus_hands_over_to_the_model_and_says_so() -> None:
+    scope = scope_at(2.0)
+
+    def broken() -> float:
+        raise RuntimeError("no autofocus device")
+
+    scope.autofocus = broken  # type: ignore[method-assign]
+    move = refocus(("hardware",), scope, SAFETY, 2.0, -2.0, lambda _: None, attempt=0)
+    assert move.strategy == "model" and scope.get_z() == 0.0
+    assert "no autofocus device" in move.error
