@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from focusqc.models.preprocess import tile_patches  # noqa: E402
 from focusqc.models.scorer import FocusScorer  # noqa: E402
 from focusqc.models.sim.camera import Camera  # noqa: E402
-from focusqc.models.sim.optics import Optics  # noqa: E402
+from focusqc.models.sim.optics import DRY_20X  # noqa: E402
 from focusqc.models.sim.render import TileSpec, render  # noqa: E402
 
 OPTICS = {"pixel_size_um": 0.65, "na": 0.75, "wavelength_um": 0.461}
@@ -47,19 +47,11 @@ def cpu_ms(fn: object, repeats: int) -> float:
 
 def tile_2048() -> np.ndarray:
     """A 2048 x 2048 12-bit field of nuclei, 2 um out of focus (four 1024^2 renders tiled)."""
-    optics = Optics(
-        na=0.75,
-        wavelength_um=0.461,
-        n_immersion=1.0,
-        n_sample=1.36,
-        depth_um=3.0,
-        pixel_size_um=0.65,
-    )
     spec = TileSpec(
         seed=0,
         modality="fluorescence",
         specimen="nuclei",
-        optics=optics,
+        optics=DRY_20X,
         camera=Camera(read_noise_e=2.0, gain_adu_per_e=0.5, offset_adu=100.0, bit_depth=12),
         size_px=1024,
         density=1.0,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from focusqc.models.sim.camera import Camera
-from focusqc.models.sim.optics import Optics
+from focusqc.models.sim.optics import DRY_20X, Optics
 from focusqc.models.sim.render import TileSpec, render
 
 if TYPE_CHECKING:
@@ -36,14 +36,7 @@ class SimulatedScope:
         z_start_um: float = 0.0,
     ) -> None:
         self.slide = slide
-        self.optics = optics or Optics(
-            na=0.75,
-            wavelength_um=0.461,
-            n_immersion=1.0,
-            n_sample=1.36,
-            depth_um=3.0,
-            pixel_size_um=0.65,
-        )
+        self.optics = optics or DRY_20X
         self.camera = (
             Camera(read_noise_e=2.0, gain_adu_per_e=0.5, offset_adu=100.0, bit_depth=12)
             if slide.modality == "fluorescence"

@@ -112,6 +112,13 @@ class Optics:
         return replace(self, **changes)
 
 
+#: A 20x/0.75 dry objective on Hoechst-stained cells 3 um deep in medium, 0.65 um pixels: the
+#: optics of BBBC006 and of the simulated microscope.
+DRY_20X = Optics(
+    na=0.75, wavelength_um=0.461, n_immersion=1.0, n_sample=1.36, depth_um=3.0, pixel_size_um=0.65
+)
+
+
 def _pupil_samples(optics: Optics, z_span_um: float) -> tuple[Array, Array]:
     """Midpoint samples of the normalised pupil radius, dense enough for the phase to vary."""
     # Largest phase excursion across the pupil sets how finely it must be sampled.

@@ -12,7 +12,7 @@ from PIL import Image
 
 from focusqc.models.sim.camera import Camera
 from focusqc.models.sim.draw import THICKNESS_UM
-from focusqc.models.sim.optics import Optics
+from focusqc.models.sim.optics import DRY_20X
 from focusqc.models.sim.render import TileSpec, render
 
 pytestmark = pytest.mark.realdata
@@ -35,20 +35,11 @@ def test_simulated_in_focus_nuclei_are_as_sharp_as_real_ones(shared_data: Path) 
         spatial_frequency(tifffile.imread(p))
         for p in sorted((shared_data / "bbbc006" / "defocused").glob("*.tif"))
     ]
-    # BBBC006's optics: 20x/0.75 dry, 0.65 um pixels, Hoechst emission ~460 nm, cells in medium.
-    optics = Optics(
-        na=0.75,
-        wavelength_um=0.46,
-        n_immersion=1.0,
-        n_sample=1.36,
-        depth_um=3.0,
-        pixel_size_um=0.65,
-    )
     base = TileSpec(
         seed=0,
         modality="fluorescence",
         specimen="nuclei",
-        optics=optics,
+        optics=DRY_20X,  # BBBC006's optics
         camera=Camera(read_noise_e=2.0, gain_adu_per_e=0.5, offset_adu=105.0),
         size_px=256,
         density=0.5,

@@ -54,3 +54,12 @@ def test_remote_endpoints_are_allowed_only_on_purpose(tmp_path: Path) -> None:
     path = tmp_path / "remote.toml"
     path.write_text("[endpoints]\nallow_remote = true\npublish = 'tcp://0.0.0.0:5560'\n")
     assert load(path).endpoints.publish == "tcp://0.0.0.0:5560"
+
+
+def test_policy_defaults_are_the_models_calibrated_defaults() -> None:
+    # config may not import models (import-linter), so the numbers live twice; they must agree.
+    from focusqc.models.postprocess import DEFAULT_CERTAINTY_GATE, DEFAULT_THRESHOLD_DOF
+
+    policy = load().policy
+    assert Settings().policy.threshold_dof == policy.threshold_dof == DEFAULT_THRESHOLD_DOF
+    assert Settings().policy.certainty_gate == policy.certainty_gate == DEFAULT_CERTAINTY_GATE
