@@ -79,7 +79,8 @@ class Policy(_Frozen):
     fail_mode: Literal["open", "closed"] = Field(
         "open", description="open: a tile with no verdict passes; closed: it is re-acquired."
     )
-    strategies: tuple[Literal["model", "hardware"], ...] = Field(
+    sweep_exposures: int = Field(10, ge=3, le=50, description="Exposures one sweep may spend.")
+    strategies: tuple[Literal["model", "sweep", "hardware"], ...] = Field(
         ("model", "hardware"),
         min_length=1,
         description="Refocus strategy of each attempt: the first, then the next, ...",

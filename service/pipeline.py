@@ -136,6 +136,7 @@ class QCLoop:
             decision.z_move_um,
             measure,
             attempt,
+            self.settings.policy.sweep_exposures,
         )
         if move.error:
             self._alarm("warning", None, move.error, None)

@@ -2,6 +2,9 @@
 
 - ``model``: one z move by the predicted signed defocus. When the side is uncertain, one probe
   exposure half-way along one direction tells which way the focus lies, then one move.
+- ``sweep``: a golden-section search for the z where the model's |defocus| is least (as
+  Micro-Manager's OughtaFocus searches a sharpness score), with a bounded number of exposures,
+  over +-2x the predicted defocus.
 - ``hardware``: the microscope's own autofocus, where it has one.
 
 No move ever leaves ``[z_min_um, z_max_um]`` or exceeds ``max_step_um``, whatever the model says.
@@ -10,6 +13,7 @@ No move ever leaves ``[z_min_um, z_max_um]`` or exceeds ``max_step_um``, whateve
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -78,6 +82,49 @@ def model_guided(
     return Move("model", z0, target, exposures, limited)
 
 
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def sweep(
+    scope: Microscope,
+    safety: Safety,
+    span_um: float,
+    measure: Callable[[NDArray[np.generic]], float | None],
+    exposures: int = 10,
+) -> Move:
+    """Golden-section search over ``z0 +- span_um`` for the least predicted |defocus|.
+
+    The span is cut to half the maximum step, so no move inside the search exceeds one step.
+    """
+    z0 = scope.get_z()
+    half = min(span_um, safety.max_step_um / 2)
+    a, _ = safe_target(z0, -half, safety)
+    b, _ = safe_target(z0, half, safety)
+
+    def at(z: float) -> float:
+        scope.set_z(z)
+        value = measure(scope.snap())
+        return math.inf if value is None else value
+
+    c, d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
+    fc, fd = at(c), at(d)
+    used = 2
+    while used < exposures:
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - GOLDEN * (b - a)
+            fc = at(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + GOLDEN * (b - a)
+            fd = at(d)
+        used += 1
+    best = c if fc <= fd else d
+    scope.set_z(best)
+    limited = f"search cut to +-{half} um" if half < span_um else ""
+    return Move("sweep", z0, best, used, limited)
+
+
 def hardware(scope: Microscope, safety: Safety) -> Move:
     """The microscope's autofocus; its result must also respect the limits."""
     z0 = scope.get_z()
@@ -96,9 +143,12 @@ def refocus(
     z_move_um: float | None,
     measure: Callable[[NDArray[np.generic]], float | None],
     attempt: int,
+    sweep_exposures: int = 10,
 ) -> Move:
     """Run the strategy for this attempt (first attempt: the first strategy, and so on)."""
     name = strategies[min(attempt, len(strategies) - 1)]
+    if name == "sweep":
+        return sweep(scope, safety, max(2 * defocus_um, 1.0), measure, sweep_exposures)
     if name == "hardware":
         try:
             return hardware(scope, safety)

@@ -79,3 +79,25 @@ def test_a_failing_hardware_autofocus_hands_over_to_the_model_and_says_so() -> N
     move = refocus(("hardware",), scope, SAFETY, 2.0, -2.0, lambda _: None, attempt=0)
     assert move.strategy == "model" and scope.get_z() == 0.0
     assert "no autofocus device" in move.error
+
+
+@pytest.mark.parametrize("start", [2.0, -2.4])
+def test_a_sweep_finds_focus_within_its_exposure_budget(start: float) -> None:
+    scope = scope_at(start)
+    moves: list[float] = []
+
+    def measure(_image: object) -> float:
+        moves.append(scope.get_z())
+        return abs(scope.get_z() - scope.best_focus_um(0, 0))
+
+    move = refocus(("sweep",), scope, SAFETY, abs(start), None, measure, 0, sweep_exposures=10)
+    assert move.strategy == "sweep" and move.exposures == len(moves) == 10
+    assert abs(scope.get_z()) < 0.15
+    # No exposure position lies more than half a step from where the search began.
+    assert all(abs(z - start) <= SAFETY.max_step_um / 2 for z in moves)
+
+
+def test_a_sweep_never_searches_beyond_half_a_step() -> None:
+    scope = scope_at(-3.5)  # focus 3.5 um away; the 5 um step allows a +-2.5 um search
+    move = refocus(("sweep",), scope, SAFETY, 3.5, None, lambda _: 1.0, 0, sweep_exposures=5)
+    assert "search cut" in move.limited and abs(scope.get_z() + 3.5) <= 2.5
