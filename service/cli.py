@@ -81,6 +81,7 @@ def _register_model_commands() -> None:
     app.command()(cli_events.tail)
     app.add_typer(cli_events.events_app, name="events")
     app.add_typer(cli_events.config_app, name="config")
+    app.add_typer(cli_daemon.bench_app, name="bench")
     app.command()(cli_model.train)
     app.command()(cli_model.score)
     app.command()(cli_model.evaluate)

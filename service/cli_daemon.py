@@ -171,3 +171,68 @@ def run(
         scorer.close()
         bus.close()
     summary(console, tallies)
+
+
+bench_app = typer.Typer(help="Benchmarks that report numbers.", no_args_is_help=True)
+
+
+@bench_app.command("refocus")
+def bench_refocus_command(
+    trials: Annotated[int, typer.Option(min=1, help="Focus jumps per strategy.")] = 40,
+    strategies: Annotated[str, typer.Option(help="Comma-separated.")] = "model,sweep,hardware",
+    seed: Annotated[int, typer.Option()] = 0,
+    plot_png: Annotated[Path | None, typer.Option("--plot", help="Write a PNG here.")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Extra exposures and compute time each refocus strategy needs after a 1-10 um jump."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from focusqc.drivers.simulated import SimulatedScope
+    from focusqc.models.scorer import FocusScorer
+    from focusqc.service.bench import bench_refocus, plot
+    from focusqc.service.deadline import DeadlineScorer
+    from focusqc.service.progress import meter
+
+    settings = load_settings(config)
+    names = tuple(s.strip() for s in strategies.split(","))
+    if unknown := set(names) - {"model", "sweep", "hardware"}:
+        raise typer.BadParameter(
+            f"unknown strategies {sorted(unknown)}: use model, sweep, hardware"
+        )
+    slide = settings.slide.model_copy(
+        update={"drift_um_per_tile": 0.0, "tilted_region": (-1, -1, -1, -1), "tile_px": 128}
+    )
+    scope = SimulatedScope(slide)
+    o = settings.optics
+    model = FocusScorer(settings.runtime.model, provider=settings.runtime.provider)
+    scorer = DeadlineScorer(
+        model,
+        60_000,
+        na=scope.optics.na,
+        wavelength_um=scope.optics.wavelength_um,
+        n_immersion=o.n_immersion,
+    )
+    console = Console(stderr=True)
+    with meter(console) as bar:
+        tasks = {n: bar.add(f"bench {n}", total=trials) for n in names}
+        results = bench_refocus(
+            settings,
+            scope,
+            scorer,
+            names,
+            trials,
+            seed,
+            progress=lambda n: bar.update(tasks[n], advance=1),
+        )
+    scorer.close()
+    rows = [r.row() for r in results]
+    table = Table(title=f"refocus after a 1-10 um jump ({model.version}, {model.provider})")
+    for key in rows[0]:
+        table.add_column(key, justify="right")
+    for row in rows:
+        table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console().print(table)
+    if plot_png:
+        plot(results, plot_png)
+        console.print(f"wrote {plot_png}")
