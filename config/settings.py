@@ -60,7 +60,7 @@ class Policy(_Frozen):
     """When a tile is in focus, when to act, and when to give up."""
 
     threshold_dof: float = Field(
-        2.0, gt=0.0, description="In focus up to this |defocus|, in depths of field."
+        2.5, gt=0.0, description="In focus up to this |defocus|, in depths of field."
     )
     threshold_um: float | None = Field(
         None, gt=0.0, description="In focus up to this |defocus| in um; overrides threshold_dof."
@@ -69,7 +69,7 @@ class Policy(_Frozen):
         0.8, gt=0.0, le=1.0, description="A refocused tile must come back below this x threshold."
     )
     certainty_gate: float = Field(
-        0.2, ge=0.0, lt=1.0, description="Below this certainty a tile is skipped, never acted on."
+        0.1, ge=0.0, lt=1.0, description="Below this certainty a tile is skipped, never acted on."
     )
     max_retries_per_tile: int = Field(2, ge=0, le=10)
     max_retries_per_run: int = Field(100, ge=0)

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats
 
 from focusqc.models.classical import CLASSICAL
-from focusqc.models.postprocess import DEFAULT_CERTAINTY_GATE, DEFAULT_THRESHOLD_DOF
+from focusqc.models.postprocess import DEFAULT_CERTAINTY_GATE, DEFAULT_THRESHOLD_DOF, NO_STRUCTURE
 from focusqc.models.sim.corruptions import CORRUPTIONS, corrupt
 from focusqc.models.sim.dataset import map_in_order, tile_seed
 from focusqc.models.sim.draw import Ranges, draw_spec
@@ -108,6 +108,7 @@ class Scored:
     pred_um: NDArray[np.float64]  # |defocus|
     certainty: NDArray[np.float64]
     side_above: NDArray[np.float64]
+    blank_prob: NDArray[np.float64]
     classical: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
     @property
@@ -175,6 +176,7 @@ def score_tiles(
                 "pred_um": result.defocus_um,
                 "certainty": result.certainty,
                 "side_above": result.side_above_prob,
+                "blank_prob": result.blank_prob,
                 **{f"classical:{k}": v for k, v in classical_scores(pixels).items()},
             }
         )
@@ -251,7 +253,9 @@ def metrics(
     out["blank below gate"] = float(
         (scored.certainty[blank] < gate).mean() if blank.any() else np.nan
     )
-    out["structure below gate"] = float((scored.certainty[s] < gate).mean())
+    skipped = (scored.certainty < gate) | (scored.blank_prob >= NO_STRUCTURE)
+    out["blank skipped"] = float(skipped[blank].mean() if blank.any() else np.nan)
+    out["structure acted on"] = float((~skipped[s]).mean())
     return out
 
 

@@ -23,9 +23,11 @@ F32 = NDArray[np.float32]
 
 #: Default verdict: in focus up to this |defocus|, in depth-of-field units (calibrated in the
 #: evaluation report, docs/evaluation.md).
-DEFAULT_THRESHOLD_DOF = 2.0
+DEFAULT_THRESHOLD_DOF = 2.5
 #: Default action gate: below this certainty a tile is not acted on (blank or unsure).
-DEFAULT_CERTAINTY_GATE = 0.2
+DEFAULT_CERTAINTY_GATE = 0.1
+#: P(blank) from which a tile has no structure to focus on (skipped whatever its certainty).
+NO_STRUCTURE = 0.5
 
 
 def entropy_certainty(probs: F32) -> F32:

@@ -54,6 +54,8 @@ def set_table(results: dict[str, dict[str, float]]) -> str:
                 f"{fmt(m['side accuracy'])} (n={m['side tiles']:.0f})",
                 fmt(m["side confidence where invisible"], 2),
                 f"{fmt(m['blank below gate'])} (n={m['blank tiles']:.0f})",
+                fmt(m["blank skipped"]),
+                fmt(m["structure acted on"]),
             ]
         )
     header = [
@@ -67,6 +69,8 @@ def set_table(results: dict[str, dict[str, float]]) -> str:
         "side accuracy",
         "side confidence where the optics hide it",
         "blank tiles below the gate",
+        "blank tiles skipped (gate or no-structure flag)",
+        "tiles with structure acted on",
     ]
     return table(header, rows)
 

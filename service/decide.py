@@ -6,7 +6,8 @@ run; no I/O, no clock.
 Actions:
 
 - ``in_focus``: keep the tile.
-- ``skip``: no verdict is possible (blank or unsure tile, or no score in time with fail-open);
+- ``skip``: no verdict is possible (no structure, certainty below the gate, or no score in
+  time with fail-open);
   keep the tile, act on nothing.
 - ``refocus``: move z (by the model, a sweep or the hardware autofocus), then re-acquire.
 - ``reacquire``: snap again where it is (no score in time with fail-closed).
@@ -25,6 +26,8 @@ Action = Literal["in_focus", "skip", "refocus", "reacquire", "alarm"]
 
 #: |2 P(above) - 1| from which the model's side is trusted for a one-move refocus.
 SIDE_CONFIDENCE = 0.5
+#: P(blank) from which a tile counts as having no structure (the model's "no structure" flag).
+NO_STRUCTURE = 0.5
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Verdict:
     certainty: float
     side_above_prob: float
     depth_of_field_um: float
+    blank_prob: float = 0.0  # P(no structure anywhere in the tile)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
         if policy.fail_mode == "closed" and history.attempt < policy.max_retries_per_tile:
             return Decision("reacquire", "no verdict within the deadline (fail-closed)")
         return Decision("skip", "no verdict within the deadline (fail-open)")
+    if verdict.blank_prob >= NO_STRUCTURE:
+        return Decision("skip", f"no structure to focus on (P(blank) {verdict.blank_prob:.2f})")
     if verdict.certainty < policy.certainty_gate:
         return Decision(
             "skip", f"certainty {verdict.certainty:.2f} below the gate {policy.certainty_gate}"

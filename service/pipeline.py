@@ -108,7 +108,9 @@ class QCLoop:
         s = timed.score
         if s is None:
             return Verdict(None, 0.0, 0.5, 1.0)
-        return Verdict(s.defocus_um, s.certainty, s.side_above_prob, s.depth_of_field_um)
+        return Verdict(
+            s.defocus_um, s.certainty, s.side_above_prob, s.depth_of_field_um, s.blank_prob
+        )
 
     def _history(self, attempt: int, row: int, col: int) -> History:
         near = sum(

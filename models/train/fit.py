@@ -118,7 +118,7 @@ def fit(
             sched.step()
             step += 1
             if progress:
-                progress(step, steps, {k: float(v) for k, v in parts.items()})
+                progress(step, steps, {k: float(v.detach()) for k, v in parts.items()})
     model.eval()
     return model
 

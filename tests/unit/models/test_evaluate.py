@@ -32,6 +32,7 @@ def test_metrics_of_a_hand_made_set() -> None:
         pred_um=np.array([0.3, 0.4, 2.5, 3.0, 0.0, 0.0]),
         certainty=np.array([0.9, 0.9, 0.9, 0.9, 0.05, 0.5]),
         side_above=np.array([0.5, 0.5, 0.9, 0.8, 0.5, 0.5]),
+        blank_prob=np.array([0.0, 0.0, 0.0, 0.0, 0.9, 0.1]),
         classical={"Brenner": np.array([4.0, 3.0, 2.0, 1.0, 0.0, 0.0])},
     )
     m = metrics(scored, held_out_set(TARGET_SET), threshold_dof=2.0, gate=0.2)
@@ -40,6 +41,7 @@ def test_metrics_of_a_hand_made_set() -> None:
     # Side from 1.5 um on the 20x set: +2.0 called above (right), -3.0 called above (wrong).
     assert m["side tiles"] == 2 and m["side accuracy"] == 0.5
     assert m["blank tiles"] == 2 and m["blank below gate"] == 0.5
+    assert m["blank skipped"] == 0.5 and m["structure acted on"] == 1.0
 
 
 def test_held_out_sets_never_reuse_a_seed() -> None:

@@ -18,8 +18,10 @@ POLICY = Policy(
 )
 
 
-def verdict(defocus_um: float | None, certainty: float = 0.9, above: float = 0.9) -> Verdict:
-    return Verdict(defocus_um, certainty, above, DOF)
+def verdict(
+    defocus_um: float | None, certainty: float = 0.9, above: float = 0.9, blank: float = 0.0
+) -> Verdict:
+    return Verdict(defocus_um, certainty, above, DOF, blank)
 
 
 CASES = [
@@ -28,7 +30,9 @@ CASES = [
     (verdict(1.0), History(), {}, "in_focus", None),  # on the line is in
     (verdict(0.9), History(attempt=1), {}, "refocus", -0.9),  # hysteresis after a refocus
     (verdict(0.7), History(attempt=1), {}, "in_focus", None),
-    (verdict(5.0, certainty=0.1), History(), {}, "skip", None),  # blank or unsure
+    (verdict(5.0, certainty=0.1), History(), {}, "skip", None),  # unsure
+    (verdict(5.0, blank=0.6), History(), {}, "skip", None),  # no structure
+    (verdict(5.0, blank=0.4), History(), {}, "refocus", -5.0),
     (verdict(3.0, above=0.9), History(), {}, "refocus", -3.0),  # above focus: move down
     (verdict(3.0, above=0.1), History(), {}, "refocus", 3.0),  # below focus: move up
     (verdict(3.0, above=0.6), History(), {}, "refocus", None),  # side unsure: search

@@ -1,0 +1,117 @@
+"""The QC loop in process: the shipped model on the simulated scope, real bus and journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from focusqc.config.settings import Endpoints, Settings, SimulatedSlide
+from focusqc.drivers.simulated import SimulatedScope
+from focusqc.models.scorer import FocusScorer
+from focusqc.service.bus import EventBus
+from focusqc.service.deadline import DeadlineScorer
+from focusqc.service.pipeline import QCLoop
+from focusqc.service.run_docs import RunDocuments
+
+OPTICS = {"na": 0.75, "wavelength_um": 0.461, "n_immersion": 1.0}
+
+
+@pytest.fixture(scope="module")
+def model() -> FocusScorer:
+    return FocusScorer(provider="cpu")
+
+
+class Rig:
+    def __init__(self, tmp: Path, model: FocusScorer, deadline_ms: float = 5000, **optics: Any):
+        self.settings = Settings(
+            endpoints=Endpoints(publish="tcp://127.0.0.1:*", snapshot="tcp://127.0.0.1:*"),
+            slide=SimulatedSlide(
+                rows=1,
+                cols=3,
+                tile_px=128,
+                drift_um_per_tile=0.0,
+                blank_tiles=0,
+                tilted_region=(9, 9, 9, 9),
+                density=2.0,
+            ),
+        )
+        self.scope = SimulatedScope(self.settings.slide)
+        self.scope.blank = {(0, 2)}
+        self.bus = EventBus("t", self.settings.endpoints, tmp / "j.sqlite")
+        self.run = RunDocuments(self.bus, (1, 3), {})
+        self.scorer = DeadlineScorer(model, deadline_ms, **{**OPTICS, **optics})
+        self.loop = QCLoop(self.settings, self.scope, self.scorer, self.run, (1, 3))
+
+    def tile_events(self, tile: int) -> list[dict[str, Any]]:
+        docs = [e.body["data"] for e in self.bus.journal.read() if e.kind == "event"]
+        return [d for d in docs if d.get("tile") == tile]
+
+    def alarms(self) -> list[dict[str, Any]]:
+        docs = [e.body["data"] for e in self.bus.journal.read() if e.kind == "event"]
+        return [d for d in docs if "severity" in d]
+
+    def close(self) -> None:
+        self.scorer.close()
+        self.bus.close()
+
+
+def test_an_out_of_focus_tile_is_caught_refocused_and_reacquired(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model)
+    rig.scope.set_z(6.0)  # focus is at z = 0: 6 um (8.8 depths of field) out
+    decision = rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0))
+    events = rig.tile_events(0)
+    assert events[0]["action"] == "refocus" and events[0]["defocus_um"] > 3.0
+    assert decision.action == "in_focus" and events[-1]["action"] == "in_focus"
+    assert [e["attempt"] for e in events] == list(range(len(events)))
+    # Back within the threshold of focus (2.5 depths of field of 0.68 um).
+    assert abs(rig.scope.get_z()) <= rig.settings.policy.threshold_dof * 0.681
+    rig.close()
+
+
+def test_an_in_focus_tile_passes_untouched_and_a_blank_one_is_skipped(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model)
+    assert rig.loop.tile(0, 0, 1, rig.scope.grid_xy(0, 1)).action == "in_focus"
+    assert rig.scope.get_z() == 0.0 and rig.scope.exposures == 1
+    assert rig.loop.tile(1, 0, 2, rig.scope.grid_xy(0, 2)).action == "skip"
+    [blank] = rig.tile_events(1)
+    assert "no structure" in blank["reason"] and blank["z_move_um"] is None
+    rig.close()
+
+
+def test_a_scorer_past_its_deadline_lets_the_tile_through_and_says_so(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model, deadline_ms=0.001)
+    rig.scope.set_z(6.0)
+    assert rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0)).action == "skip"  # fail-open
+    [event] = rig.tile_events(0)
+    assert event["deadline_missed"] and event["defocus_um"] is None
+    assert rig.scope.get_z() == 6.0  # nothing moved on a missing verdict
+    rig.close()
+
+
+def test_a_malformed_tile_and_a_failing_scorer_become_alarm_events(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model)
+    rig.scope.snap = lambda: np.zeros((8, 8), np.uint16)  # type: ignore[method-assign]
+    assert rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0)).action == "skip"
+    [alarm] = rig.alarms()
+    assert "malformed tile" in alarm["message"] and "16x16" in alarm["message"]
+    rig.close()
+    broken = Rig(tmp_path / "b", model, wavelength_um=-1.0)  # optics the scorer refuses
+    assert broken.loop.tile(0, 0, 0, broken.scope.grid_xy(0, 0)).action == "skip"
+    [alarm] = broken.alarms()
+    assert (
+        alarm["severity"] == "error"
+        and alarm["error_type"]
+        and "scoring failed" in alarm["message"]
+    )
+    broken.close()
