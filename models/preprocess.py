@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from focusqc.models.sampling import canonical_zoom, zoom_image
 
@@ -64,7 +66,7 @@ class Normalizer:
     def __call__(self, pixels: NDArray[np.generic]) -> Array:
         """Apply the map to the whole tile or any crop of it."""
         f = pixels.astype(np.float32)
-        if f.ndim == 2:
+        if self.lo.ndim == 0:  # mono: any stack of crops
             return np.asarray(np.clip((f - self.lo) / self.scale, -0.5, 4.0), np.float32)
         od = -np.log10(np.clip(f / self.lo, 1e-3, 1.0))
         return np.asarray(od / self.scale, np.float32)
@@ -153,15 +155,29 @@ def sample_patches(
     rest = np.flatnonzero(free)
     spread = rest[np.linspace(0, len(rest) - 1, min(budget - len(first), len(rest))).astype(int)]
     chosen = np.sort(np.concatenate([first, spread]).astype(int)) if len(rest) else first
+    rc = np.asarray([divmod(int(k), cols) for k in chosen], np.int64).reshape(-1, 2)
+    corners = rc * native + np.asarray([oy, ox])
+    crops = norm(np.stack([image[y : y + native, x : x + native] for y, x in corners]))
     out = np.empty((len(chosen), 3, patch_px, patch_px), np.float32)
-    centres = np.empty((len(chosen), 2), np.int64)
-    for i, k in enumerate(chosen):
-        r, c = divmod(int(k), cols)
-        y, x = oy + r * native, ox + c * native
-        crop = norm(image[y : y + native, x : x + native])
-        out[i] = as_channels(resample(crop, patch_px))
-        centres[i] = (y + native // 2, x + native // 2)
-    return Patches(out, centres, native, (rows, cols))
+    if native <= patch_px:  # growing: one linear map for every crop at once
+        w = _linear_resampler(native, patch_px)
+        grown = np.einsum("ij,bjk...,lk->bil...", w, crops, w, optimize=True)
+        out[:] = grown[:, None] if grown.ndim == 3 else np.moveaxis(grown, -1, 1)
+    else:
+        for i, crop in enumerate(crops):
+            out[i] = as_channels(resample(crop, patch_px))
+    return Patches(out, corners + native // 2, native, (rows, cols))
+
+
+@lru_cache(maxsize=64)
+def _linear_resampler(n: int, size: int) -> NDArray[np.float32]:
+    """(size, n) matrix that does what ``resample`` does along one axis when growing.
+
+    Linear interpolation is linear, so resampling the identity gives the operator itself.
+    """
+    eye = np.eye(n, dtype=np.float32)
+    w = ndimage.zoom(eye, (size / n, 1.0), order=1, mode="reflect", grid_mode=True)
+    return np.ascontiguousarray(w[:size], dtype=np.float32)
 
 
 def _separated_top(content: Array, grid: tuple[int, int], k: int) -> NDArray[np.intp]:
@@ -190,7 +206,7 @@ def _separated_top(content: Array, grid: tuple[int, int], k: int) -> NDArray[np.
 
 
 def resample(crop: Array, size: int) -> Array:
-    """Resample a square crop to ``size`` x ``size``."""
+    """Resample a square crop (H, W) or (H, W, C) to ``size`` x ``size``."""
     out = zoom_image(crop, size / crop.shape[0])
     if out.shape[0] < size:
         raise TileError(f"resampled crop {out.shape} is smaller than {size}")

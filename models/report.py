@@ -283,7 +283,7 @@ def write(evaluation: Evaluation, out_dir: Path, command: str) -> Path:
             "",
             "## Real images (../shared/data, never seen in training)",
             "",
-            table(["data", "file", "expected", "|defocus| µm", "DOF", "certainty", "right"], rows),
+            table(["data", "file", "expected", "defocus µm", "DOF", "certainty", "right"], rows),
         ]
     path = out_dir / "evaluation.md"
     path.write_text("\n".join(lines) + "\n")
