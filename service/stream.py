@@ -72,6 +72,22 @@ class Subscriber:
             return None
         return decode(self.socket.recv_multipart())
 
+    def until(self, kind: str, limit_s: float, heartbeats: bool = True) -> list[Message]:
+        """Every document up to and including the first of ``kind``.
+
+        Raises ``StreamError`` when ``limit_s`` passes without one.
+        """
+        got: list[Message] = []
+        deadline = time.monotonic() + limit_s
+        while (left := deadline - time.monotonic()) > 0:
+            msg = self.recv(timeout_s=min(left, 0.5))
+            if msg is None or (msg.kind == "heartbeat" and not heartbeats and kind != "heartbeat"):
+                continue
+            got.append(msg)
+            if msg.kind == kind:
+                return got
+        raise StreamError(f"no {kind} within {limit_s} s; got {[m.kind for m in got]}")
+
     def close(self) -> None:
         """Close the socket."""
         self.socket.close()

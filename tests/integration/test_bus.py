@@ -15,7 +15,7 @@ from focusqc.config.settings import Endpoints
 from focusqc.service.bus import EventBus
 from focusqc.service.journal import Journal
 from focusqc.service.run_docs import RunDocuments
-from focusqc.service.stream import Message, StreamError, Subscriber, decode, snapshot
+from focusqc.service.stream import StreamError, Subscriber, decode, snapshot
 
 RANDOM = Endpoints(publish="tcp://127.0.0.1:*", snapshot="tcp://127.0.0.1:*", heartbeat_s=0.1)
 
@@ -51,27 +51,15 @@ def bus(tmp_path: Path):  # type: ignore[no-untyped-def]
     b.close()
 
 
-def receive_until(sub: Subscriber, kind: str, limit_s: float = 5.0) -> list[Message]:
-    got: list[Message] = []
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        msg = sub.recv(timeout_s=0.2)
-        if msg is not None:
-            got.append(msg)
-            if msg.kind == kind:
-                return got
-    raise AssertionError(f"no {kind} within {limit_s} s; got {[m.kind for m in got]}")
-
-
 def test_a_run_is_published_journaled_and_valid_bluesky(bus: EventBus) -> None:
     sub = Subscriber(bus.publish_endpoint)
-    receive_until(sub, "heartbeat")  # connected: the slow-joiner gap is over
+    sub.until("heartbeat", 5.0)  # connected: the slow-joiner gap is over
     run = RunDocuments(bus, (2, 4), {"sample": "test"})
     for i in range(8):
         run.tile(tile_qc(i), thumbnail=b"\x89PNG fake" if i == 0 else None)
     run.alarm(Alarm(severity="warning", tile=3, message="drift"))
     run.stop()
-    docs = [m for m in receive_until(sub, "stop") if m.kind != "heartbeat"]
+    docs = [m for m in sub.until("stop", 5.0) if m.kind != "heartbeat"]
     assert [m.kind for m in docs] == ["start", "descriptor", "descriptor", *["event"] * 9, "stop"]
     seqs = [m.seq for m in docs]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # numbered without gaps
@@ -94,14 +82,14 @@ def test_a_late_joiner_gets_the_run_so_far_then_the_live_stream(bus: EventBus) -
     for i in range(5):
         run.tile(tile_qc(i))
     late = Subscriber(bus.publish_endpoint)
-    receive_until(late, "heartbeat")
+    late.until("heartbeat", 5.0)
     past, last = snapshot(bus.snapshot_endpoint)
     assert [m.kind for m in past] == ["start", "descriptor", "descriptor", *["event"] * 5]
     assert last == past[-1].seq
     for i in range(5, 8):
         run.tile(tile_qc(i))
     run.stop()
-    live = [m for m in receive_until(late, "stop") if m.kind != "heartbeat" and m.seq > last]
+    live = [m for m in late.until("stop", 5.0) if m.kind != "heartbeat" and m.seq > last]
     tiles = [m.body["data"]["tile"] for m in past + live if m.kind == "event"]
     assert tiles == list(range(8))  # the same picture as a client that never left
     late.close()
@@ -109,7 +97,7 @@ def test_a_late_joiner_gets_the_run_so_far_then_the_live_stream(bus: EventBus) -
 
 def test_heartbeats_report_the_last_sequence_number(bus: EventBus) -> None:
     sub = Subscriber(bus.publish_endpoint, topic="scope-a.heartbeat")
-    receive_until(sub, "heartbeat")
+    sub.until("heartbeat", 5.0)
     seq = bus.emit("event", {"x": 1}, None)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:

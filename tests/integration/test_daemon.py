@@ -76,24 +76,12 @@ def subscribe() -> Iterator[Callable[[str], Subscriber]]:
         sub.close()
 
 
-def collect(sub: Subscriber, until: str, limit_s: float = 120) -> list[Message]:
-    got: list[Message] = []
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        msg = sub.recv(timeout_s=0.5)
-        if msg is not None and msg.kind != "heartbeat":
-            got.append(msg)
-            if msg.kind == until:
-                return got
-    raise AssertionError(f"no {until} in {limit_s} s; got {[m.kind for m in got]}")
-
-
 def test_a_scan_publishes_and_journals_every_decision(
     tmp_path: Path, subscribe: Callable[[str], Subscriber]
 ) -> None:
     daemon = Daemon(tmp_path)
     sub = subscribe(daemon.publish)
-    docs = collect(sub, "stop")
+    docs = sub.until("stop", 120, heartbeats=False)
     _, err = daemon.finish()
     assert daemon.proc.returncode == 0, err
     assert "focusqc run summary" in err
@@ -203,7 +191,7 @@ def test_tail_snapshot_and_replay_from_the_command_line(
         stderr=subprocess.PIPE,
         text=True,
     )
-    docs = collect(subscribe(endpoint), "stop", limit_s=60)
+    docs = subscribe(endpoint).until("stop", 60, heartbeats=False)
     replay.communicate(timeout=60)
     assert replay.returncode == 0
     assert docs[0].kind == "start" and all(m.header["replay"] for m in docs)
