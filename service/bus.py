@@ -165,7 +165,10 @@ class EventBus:
 
     def close(self) -> None:
         """Publish what is queued, then close the sockets and the journal."""
-        self._queue.put(_STOP)
+        try:
+            self._queue.put(_STOP, timeout=2)
+        except queue.Full:  # the bus thread is gone; nothing more will be sent
+            pass
         self._thread.join(timeout=5)
         self.pub.close()
         self.router.close()

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from focusqc.models.postprocess import NO_STRUCTURE
+
 if TYPE_CHECKING:
     from focusqc.config.settings import Policy
 
@@ -26,8 +28,6 @@ Action = Literal["in_focus", "skip", "refocus", "reacquire", "alarm"]
 
 #: |2 P(above) - 1| from which the model's side is trusted for a one-move refocus.
 SIDE_CONFIDENCE = 0.5
-#: P(blank) from which a tile counts as having no structure (the model's "no structure" flag).
-NO_STRUCTURE = 0.5
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
     """Decide one tile; see the module docstring."""
     if verdict.defocus_um is None:
         if policy.fail_mode == "closed" and history.attempt < policy.max_retries_per_tile:
-            return Decision("reacquire", "no verdict within the deadline (fail-closed)")
-        return Decision("skip", "no verdict within the deadline (fail-open)")
+            return Decision("reacquire", "no verdict: scoring late or failed (fail-closed)")
+        return Decision("skip", "no verdict: scoring late or failed (fail-open)")
     if verdict.blank_prob >= NO_STRUCTURE:
         return Decision("skip", f"no structure to focus on (P(blank) {verdict.blank_prob:.2f})")
     if verdict.certainty < policy.certainty_gate:
