@@ -75,7 +75,10 @@ class QCLoop:
             decision = decide(
                 self._verdict(timed), self.settings.policy, self._history(attempt, row, col)
             )
-            move = self._act(decision, timed, attempt)  # refocus inside the safety limits
+            move, failure = self._act(decision, timed, attempt)  # refocus within the limits
+            if failure is not None:  # a failing stage or autofocus: stop trying, say why
+                decision = Decision("alarm", f"refocus failed: {failure}")
+                self._alarm("error", index, decision.reason, failure)
             self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
             if decision.action not in ("refocus", "reacquire"):
                 break
@@ -121,28 +124,33 @@ class QCLoop:
         )
         return History(attempt=attempt, run_retries=self.run_retries, failed_neighbours=near)
 
-    def _act(self, decision: Decision, timed: Timed, attempt: int) -> Move | None:
+    def _act(
+        self, decision: Decision, timed: Timed, attempt: int
+    ) -> tuple[Move | None, Exception | None]:
         if decision.action != "refocus" or timed.score is None:
-            return None
+            return None, None
 
         def measure(image: NDArray[np.generic]) -> float | None:
             self.tally.exposures += 1
             probe = self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um)
             return probe.score.defocus_um if probe.score else None
 
-        move = refocus(
-            self.settings.policy.strategies,
-            self.scope,
-            self.settings.safety,
-            timed.score.defocus_um,
-            decision.z_move_um,
-            measure,
-            attempt,
-            self.settings.policy.sweep_exposures,
-        )
+        try:
+            move = refocus(
+                self.settings.policy.strategies,
+                self.scope,
+                self.settings.safety,
+                timed.score.defocus_um,
+                decision.z_move_um,
+                measure,
+                attempt,
+                self.settings.policy.sweep_exposures,
+            )
+        except Exception as exc:
+            return None, exc
         if move.error:
             self._alarm("warning", None, move.error, None)
-        return move
+        return move, None
 
     def _publish(
         self,

@@ -115,3 +115,20 @@ def test_a_malformed_tile_and_a_failing_scorer_become_alarm_events(
         and "scoring failed" in alarm["message"]
     )
     broken.close()
+
+
+def test_a_failing_stage_becomes_an_alarm_and_the_scan_goes_on(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model)
+    rig.scope.set_z(6.0)
+
+    def stuck(z_um: float) -> None:
+        raise RuntimeError('Error in device "Z": Position out of range (103)')
+
+    rig.scope.set_z = stuck  # type: ignore[method-assign]
+    assert rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0)).action == "alarm"
+    [alarm] = rig.alarms()
+    assert "refocus failed" in alarm["message"] and alarm["error_type"] == "RuntimeError"
+    assert rig.loop.tile(1, 0, 1, rig.scope.grid_xy(0, 1)).action in ("in_focus", "alarm")
+    rig.close()
