@@ -78,8 +78,10 @@ class QCLoop:
             move, failure = self._act(decision, timed, attempt)  # refocus within the limits
             if failure is not None:  # a failing stage or autofocus: stop trying, say why
                 decision = Decision("alarm", f"refocus failed: {failure}")
-                self._alarm("error", index, decision.reason, failure)
             self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
+            if decision.action == "alarm":
+                self.failed.add((row, col))
+                self._alarm("error", index, decision.reason, failure)
             if decision.action not in ("refocus", "reacquire"):
                 break
             attempt += 1
@@ -189,9 +191,6 @@ class QCLoop:
             provider=self.scorer.scorer.provider,
         )
         self.run.tile(qc, thumbnail(image))
-        if decision.action == "alarm":
-            self.failed.add((row, col))
-            self._alarm("error", index, decision.reason, None)
 
     def _alarm(
         self,
