@@ -78,6 +78,7 @@ def _register_model_commands() -> None:
     from focusqc.service import cli_daemon, cli_events, cli_model
 
     app.command()(cli_daemon.run)
+    app.command()(cli_daemon.serve)
     app.command()(cli_events.tail)
     app.add_typer(cli_events.events_app, name="events")
     app.add_typer(cli_events.config_app, name="config")

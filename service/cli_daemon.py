@@ -173,6 +173,85 @@ def run(
     summary(console, tallies)
 
 
+def serve(
+    config: ConfigFile = None,
+    curve_secret: Annotated[
+        Path | None,
+        typer.Option(help="CURVE secret key file (zmq.auth format): encrypt and authenticate."),
+    ] = None,
+) -> None:
+    """The scanner hook: answer tiles submitted on the scanner endpoint with verdicts."""
+    import threading
+
+    import zmq
+    import zmq.auth
+    from rich.console import Console
+
+    from focusqc.models.scorer import FocusScorer, ModelError
+    from focusqc.service.bus import EventBus
+    from focusqc.service.deadline import DeadlineScorer
+    from focusqc.service.serve import ScannerHook
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_settings(config)
+    if settings.endpoints.allow_remote and curve_secret is None:
+        typer.echo("error: allow_remote = true needs --curve-secret (CURVE keys)", err=True)
+        raise typer.Exit(2)
+    secret = None
+    if curve_secret is not None:
+        try:
+            _, secret = zmq.auth.load_certificate(curve_secret)
+        except (OSError, ValueError) as exc:
+            typer.echo(f"error: cannot read CURVE key {curve_secret}: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        if secret is None:
+            typer.echo(f"error: {curve_secret} holds no secret key", err=True)
+            raise typer.Exit(2)
+    o, rt = settings.optics, settings.runtime
+    try:
+        model = FocusScorer(
+            rt.model, provider=rt.provider, threads=rt.threads, require_gpu=rt.require_gpu
+        )
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    scorer = DeadlineScorer(
+        model,
+        rt.deadline_ms,
+        na=o.na,
+        wavelength_um=o.wavelength_nm / 1000,
+        n_immersion=o.n_immersion,
+        budget=rt.patch_budget,
+    )
+    try:
+        bus = EventBus(
+            settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync
+        )
+        hook = ScannerHook(settings, scorer, bus, secret)
+    except zmq.ZMQError as exc:
+        typer.echo(
+            f"error: cannot bind the endpoints ({exc}): is another focusqc running?", err=True
+        )
+        raise typer.Exit(2) from exc
+    Console(stderr=True).print(
+        f"focusqc '{settings.name}' serving scanners on {hook.endpoint}"
+        f"{' (CURVE)' if secret else ''}; events {bus.publish_endpoint}, "
+        f"snapshot {bus.snapshot_endpoint}; model {model.version} on {model.provider}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.stderr.flush()
+    try:
+        hook.serve(threading.Event())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hook.close()
+        scorer.close()
+        bus.close()
+    typer.echo(f"served {hook.served} tiles", err=True)
+
+
 bench_app = typer.Typer(help="Benchmarks that report numbers.", no_args_is_help=True)
 
 

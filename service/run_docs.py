@@ -20,20 +20,25 @@ if TYPE_CHECKING:
 class RunDocuments:
     """Compose and emit the documents of one run through the bus."""
 
-    def __init__(self, bus: EventBus, shape: tuple[int, int], metadata: dict[str, Any]) -> None:
+    def __init__(
+        self, bus: EventBus, shape: tuple[int, int] | None, metadata: dict[str, Any]
+    ) -> None:
+        """``shape``: the grid (rows, cols), or None when tiles come without one (scanners)."""
         self.bus = bus
-        self._run = event_model.compose_run(
-            metadata={
-                "plan_name": "focusqc_scan",
-                "scope": bus.scope,
+        grid: dict[str, Any] = (
+            {
                 "shape": list(shape),
                 "extents": [[0, shape[0] - 1], [0, shape[1] - 1]],
                 "hints": {
                     "gridding": "rectilinear",
                     "dimensions": [[["row"], "tiles"], [["col"], "tiles"]],
                 },
-                **metadata,
             }
+            if shape
+            else {}
+        )
+        self._run = event_model.compose_run(
+            metadata={"plan_name": "focusqc_scan", "scope": bus.scope, **grid, **metadata}
         )
         self.uid: str = self._run.start_doc["uid"]
         bus.run_uid = self.uid
