@@ -52,6 +52,8 @@ class ScannerClient:
     def _connect(self) -> None:
         self.socket = self._ctx.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        # With no live peer (server down, or a CURVE handshake refused) a send would wait forever.
+        self.socket.setsockopt(zmq.SNDTIMEO, int(self.timeout_s * 1000))
         server_key, client_keys = self._curve
         if server_key is not None:
             public, secret = client_keys or zmq.curve_keypair()
@@ -81,8 +83,12 @@ class ScannerClient:
             header["pixel_size_um"] = pixel_size_um
         if stage_um is not None:
             header["x_um"], header["y_um"], header["z_um"] = stage_um
-        self.socket.send_multipart([b"", json.dumps(header).encode(), pixels.data])
-        if not self.socket.poll(int(self.timeout_s * 1000)):
+        try:
+            self.socket.send_multipart([b"", json.dumps(header).encode(), pixels.data])
+            answered = self.socket.poll(int(self.timeout_s * 1000))
+        except zmq.Again:
+            answered = False
+        if not answered:
             # A lost reply would pair the next answer with the wrong tile: start afresh.
             self.socket.close()
             self._connect()

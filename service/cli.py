@@ -79,6 +79,7 @@ def _register_model_commands() -> None:
 
     app.command()(cli_daemon.run)
     app.command()(cli_daemon.serve)
+    app.command()(cli_daemon.watch)
     app.command()(cli_events.tail)
     app.add_typer(cli_events.events_app, name="events")
     app.add_typer(cli_events.config_app, name="config")

@@ -252,6 +252,79 @@ def serve(
     typer.echo(f"served {hook.served} tiles", err=True)
 
 
+def watch(
+    folder: Annotated[Path, typer.Argument(help="Folder the scanner writes tiles into.")],
+    pixel_size_um: Annotated[
+        float | None, typer.Option(help="Pixel size in the sample (default: the config's).")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Judge what is there now, then exit.")] = False,
+    config: ConfigFile = None,
+) -> None:
+    """Score every new image file in a folder; verdicts go to focusqc-verdicts.jsonl and events."""
+    import threading
+
+    from rich.console import Console
+
+    from focusqc.models.scorer import FocusScorer, ModelError
+    from focusqc.service.bus import EventBus
+    from focusqc.service.deadline import DeadlineScorer
+    from focusqc.service.run_docs import RunDocuments
+    from focusqc.service.serve import TileJudge
+    from focusqc.service.watch import VERDICTS, FolderWatch
+
+    settings = load_settings(config)
+    if not folder.is_dir():
+        typer.echo(f"error: {folder} is not a folder", err=True)
+        raise typer.Exit(2)
+    o, rt = settings.optics, settings.runtime
+    pixel = pixel_size_um or (None if o.pixel_size_um == "driver" else o.pixel_size_um)
+    if pixel is None:
+        typer.echo(
+            "error: files carry no pixel size: pass --pixel-size-um or set optics.pixel_size_um",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        model = FocusScorer(rt.model, provider=rt.provider, threads=rt.threads)
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    scorer = DeadlineScorer(
+        model,
+        60_000,
+        na=o.na,
+        wavelength_um=o.wavelength_nm / 1000,
+        n_immersion=o.n_immersion,
+        budget=rt.patch_budget,
+    )
+    bus = EventBus(settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync)
+    run = RunDocuments(bus, None, {"mode": "folder watch", "folder": str(folder)})
+    watcher = FolderWatch(folder, TileJudge(settings, scorer, run), float(pixel))
+    console = Console(stderr=True)
+
+    def say(row: dict[str, object]) -> None:
+        verdict = row.get("error") or ("in focus" if row.get("in_focus") else row.get("action"))
+        console.print(f"{row['file']}: {verdict}", highlight=False)
+
+    console.print(
+        f"watching {folder} (verdicts in {folder / VERDICTS}); events {bus.publish_endpoint}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        if once:
+            for row in watcher.poll(settle=False):
+                say(row)
+        else:
+            watcher.run(threading.Event(), on_verdict=say)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        run.stop()
+        scorer.close()
+        bus.close()
+
+
 bench_app = typer.Typer(help="Benchmarks that report numbers.", no_args_is_help=True)
 
 

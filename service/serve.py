@@ -76,33 +76,14 @@ def parse(parts: list[bytes], default_pixel_um: float | None) -> tuple[dict[str,
     return header, image
 
 
-class ScannerHook:
-    """Answers scanners on ``settings.endpoints.scanner``; one run per session."""
+class TileJudge:
+    """Score, decide and publish one tile that arrives without a microscope to move."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        scorer: DeadlineScorer,
-        bus: EventBus,
-        curve_secret_key: bytes | None = None,
-        context: zmq.Context[Any] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, scorer: DeadlineScorer, run: RunDocuments) -> None:
         self.settings = settings
         self.scorer = scorer
-        o = settings.optics
-        self.default_pixel_um = None if o.pixel_size_um == "driver" else float(o.pixel_size_um)
-        self.socket = (context or zmq.Context.instance()).socket(zmq.ROUTER)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        if curve_secret_key is not None:
-            self.socket.curve_server = True
-            self.socket.curve_secretkey = curve_secret_key
-            self.socket.curve_publickey = zmq.curve_public(curve_secret_key)
-        self.socket.bind(settings.endpoints.scanner)
-        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.run = RunDocuments(bus, None, {"mode": "scanner hook", "endpoint": self.endpoint})
-        self.served = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.run = run
+        self.judged = 0
 
     def verdict(self, header: dict[str, Any], image: NDArray[np.generic]) -> dict[str, Any]:
         """Score, decide, publish; the reply for the scanner."""
@@ -116,9 +97,9 @@ class ScannerHook:
         decision = decide(v, self.settings.policy, History(attempt=int(header.get("attempt", 0))))
         move = decision.z_move_um
         if move is not None:
-            move = float(
-                np.clip(move, -self.settings.safety.max_step_um, self.settings.safety.max_step_um)
-            )
+            step = self.settings.safety.max_step_um
+            move = float(np.clip(move, -step, step))
+        unsure = decision.action == "refocus" and move is None
         reply = {
             "tile_id": header["tile_id"],
             "action": decision.action,
@@ -128,12 +109,7 @@ class ScannerHook:
             "certainty": s.certainty if s else 0.0,
             "side_above_prob": s.side_above_prob if s else 0.5,
             "suggested_z_move_um": move,
-            "reason": decision.reason
-            + (
-                "; side unsure: probe or sweep"
-                if decision.action == "refocus" and move is None
-                else ""
-            ),
+            "reason": decision.reason + ("; side unsure: probe or sweep" if unsure else ""),
             "latency_ms": timed.latency_ms,
             "deadline_missed": timed.deadline_missed,
             "model_version": self.scorer.scorer.version,
@@ -141,7 +117,7 @@ class ScannerHook:
         }
         self.run.tile(
             TileQC(
-                tile=self.served,
+                tile=self.judged,
                 row=int(header.get("row", 0)),
                 col=int(header.get("col", 0)),
                 attempt=int(header.get("attempt", 0)),
@@ -163,13 +139,42 @@ class ScannerHook:
             ),
             thumbnail(image),
         )
+        self.judged += 1
         return reply
+
+
+class ScannerHook:
+    """Answers scanners on ``settings.endpoints.scanner``; one run per session."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        scorer: DeadlineScorer,
+        bus: EventBus,
+        curve_secret_key: bytes | None = None,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        o = settings.optics
+        self.default_pixel_um = None if o.pixel_size_um == "driver" else float(o.pixel_size_um)
+        self.socket = (context or zmq.Context.instance()).socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        if curve_secret_key is not None:
+            self.socket.curve_server = True
+            self.socket.curve_secretkey = curve_secret_key
+            self.socket.curve_publickey = zmq.curve_public(curve_secret_key)
+        self.socket.bind(settings.endpoints.scanner)
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.run = RunDocuments(bus, None, {"mode": "scanner hook", "endpoint": self.endpoint})
+        self.judge = TileJudge(settings, scorer, self.run)
+        self.served = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def handle(self, parts: list[bytes]) -> dict[str, Any]:
         """One request to one reply; never raises."""
         try:
             header, image = parse(parts, self.default_pixel_um)
-            reply = self.verdict(header, image)
+            reply = self.judge.verdict(header, image)
         except RequestError as exc:
             return {"error": str(exc)}
         except Exception as exc:
