@@ -75,11 +75,11 @@ def main() -> None:
 
 
 def _register_model_commands() -> None:
-    from focusqc.service import cli_daemon, cli_events, cli_model
+    from focusqc.service import cli_daemon, cli_events, cli_model, cli_scanner
 
     app.command()(cli_daemon.run)
-    app.command()(cli_daemon.serve)
-    app.command()(cli_daemon.watch)
+    app.command()(cli_scanner.serve)
+    app.command()(cli_scanner.watch)
     app.command()(cli_events.tail)
     app.add_typer(cli_events.events_app, name="events")
     app.add_typer(cli_events.config_app, name="config")

@@ -1,4 +1,4 @@
-"""``focusqc run``: the QC daemon on its embedded default (simulated slide, shipped model)."""
+"""``focusqc run`` (the QC daemon on its embedded default) and ``focusqc bench refocus``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from focusqc.config.settings import Settings
+    from focusqc.service.deadline import DeadlineScorer
     from focusqc.service.pipeline import Tally
 
 ConfigFile = Annotated[
@@ -30,6 +31,29 @@ def load_settings(config: Path | None, **overrides: object) -> Settings:
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def make_scorer(settings: Settings, deadline_ms: float | None = None) -> DeadlineScorer:
+    """The configured model behind the deadline, or a clear exit when it cannot load."""
+    from focusqc.models.scorer import FocusScorer, ModelError
+    from focusqc.service.deadline import DeadlineScorer
+
+    o, rt = settings.optics, settings.runtime
+    try:
+        model = FocusScorer(
+            rt.model, provider=rt.provider, threads=rt.threads, require_gpu=rt.require_gpu
+        )
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return DeadlineScorer(
+        model,
+        deadline_ms or rt.deadline_ms,
+        na=o.na,
+        wavelength_um=o.wavelength_nm / 1000,
+        n_immersion=o.n_immersion,
+        budget=rt.patch_budget,
+    )
 
 
 def summary(console: Console, tallies: list[tuple[str, Tally]]) -> None:
@@ -85,10 +109,8 @@ def run(
     from rich.console import Console
 
     from focusqc.drivers.simulated import SimulatedScope
-    from focusqc.models.scorer import FocusScorer, ModelError
     from focusqc.models.sim.optics import Optics
     from focusqc.service.bus import EventBus
-    from focusqc.service.deadline import DeadlineScorer
     from focusqc.service.progress import meter
     from focusqc.service.scan import scan
 
@@ -99,14 +121,9 @@ def run(
             update={"slide": settings.slide.model_copy(update={"seed": seed})}
         )
     console = Console(stderr=True)
-    o, rt = settings.optics, settings.runtime
-    try:
-        model = FocusScorer(
-            rt.model, provider=rt.provider, threads=rt.threads, require_gpu=rt.require_gpu
-        )
-    except ModelError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    o = settings.optics
+    scorer = make_scorer(settings)
+    model = scorer.scorer
     pixel = 0.65 if o.pixel_size_um == "driver" else o.pixel_size_um
     brightfield = settings.slide.modality == "brightfield"
     optics = Optics(
@@ -131,14 +148,6 @@ def run(
             err=True,
         )
         raise typer.Exit(2) from exc
-    scorer = DeadlineScorer(
-        model,
-        rt.deadline_ms,
-        na=o.na,
-        wavelength_um=o.wavelength_nm / 1000,
-        n_immersion=o.n_immersion,
-        budget=rt.patch_budget,
-    )
     console.print(
         f"focusqc '{settings.name}': model {model.version} on {model.provider}; "
         f"events {bus.publish_endpoint}, snapshot {bus.snapshot_endpoint}; "
@@ -171,158 +180,6 @@ def run(
         scorer.close()
         bus.close()
     summary(console, tallies)
-
-
-def serve(
-    config: ConfigFile = None,
-    curve_secret: Annotated[
-        Path | None,
-        typer.Option(help="CURVE secret key file (zmq.auth format): encrypt and authenticate."),
-    ] = None,
-) -> None:
-    """The scanner hook: answer tiles submitted on the scanner endpoint with verdicts."""
-    import threading
-
-    import zmq
-    import zmq.auth
-    from rich.console import Console
-
-    from focusqc.models.scorer import FocusScorer, ModelError
-    from focusqc.service.bus import EventBus
-    from focusqc.service.deadline import DeadlineScorer
-    from focusqc.service.serve import ScannerHook
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = load_settings(config)
-    if settings.endpoints.allow_remote and curve_secret is None:
-        typer.echo("error: allow_remote = true needs --curve-secret (CURVE keys)", err=True)
-        raise typer.Exit(2)
-    secret = None
-    if curve_secret is not None:
-        try:
-            _, secret = zmq.auth.load_certificate(curve_secret)
-        except (OSError, ValueError) as exc:
-            typer.echo(f"error: cannot read CURVE key {curve_secret}: {exc}", err=True)
-            raise typer.Exit(2) from exc
-        if secret is None:
-            typer.echo(f"error: {curve_secret} holds no secret key", err=True)
-            raise typer.Exit(2)
-    o, rt = settings.optics, settings.runtime
-    try:
-        model = FocusScorer(
-            rt.model, provider=rt.provider, threads=rt.threads, require_gpu=rt.require_gpu
-        )
-    except ModelError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    scorer = DeadlineScorer(
-        model,
-        rt.deadline_ms,
-        na=o.na,
-        wavelength_um=o.wavelength_nm / 1000,
-        n_immersion=o.n_immersion,
-        budget=rt.patch_budget,
-    )
-    try:
-        bus = EventBus(
-            settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync
-        )
-        hook = ScannerHook(settings, scorer, bus, secret)
-    except zmq.ZMQError as exc:
-        typer.echo(
-            f"error: cannot bind the endpoints ({exc}): is another focusqc running?", err=True
-        )
-        raise typer.Exit(2) from exc
-    Console(stderr=True).print(
-        f"focusqc '{settings.name}' serving scanners on {hook.endpoint}"
-        f"{' (CURVE)' if secret else ''}; events {bus.publish_endpoint}, "
-        f"snapshot {bus.snapshot_endpoint}; model {model.version} on {model.provider}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    sys.stderr.flush()
-    try:
-        hook.serve(threading.Event())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        hook.close()
-        scorer.close()
-        bus.close()
-    typer.echo(f"served {hook.served} tiles", err=True)
-
-
-def watch(
-    folder: Annotated[Path, typer.Argument(help="Folder the scanner writes tiles into.")],
-    pixel_size_um: Annotated[
-        float | None, typer.Option(help="Pixel size in the sample (default: the config's).")
-    ] = None,
-    once: Annotated[bool, typer.Option(help="Judge what is there now, then exit.")] = False,
-    config: ConfigFile = None,
-) -> None:
-    """Score every new image file in a folder; verdicts go to focusqc-verdicts.jsonl and events."""
-    import threading
-
-    from rich.console import Console
-
-    from focusqc.models.scorer import FocusScorer, ModelError
-    from focusqc.service.bus import EventBus
-    from focusqc.service.deadline import DeadlineScorer
-    from focusqc.service.run_docs import RunDocuments
-    from focusqc.service.serve import TileJudge
-    from focusqc.service.watch import VERDICTS, FolderWatch
-
-    settings = load_settings(config)
-    if not folder.is_dir():
-        typer.echo(f"error: {folder} is not a folder", err=True)
-        raise typer.Exit(2)
-    o, rt = settings.optics, settings.runtime
-    pixel = pixel_size_um or (None if o.pixel_size_um == "driver" else o.pixel_size_um)
-    if pixel is None:
-        typer.echo(
-            "error: files carry no pixel size: pass --pixel-size-um or set optics.pixel_size_um",
-            err=True,
-        )
-        raise typer.Exit(2)
-    try:
-        model = FocusScorer(rt.model, provider=rt.provider, threads=rt.threads)
-    except ModelError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    scorer = DeadlineScorer(
-        model,
-        60_000,
-        na=o.na,
-        wavelength_um=o.wavelength_nm / 1000,
-        n_immersion=o.n_immersion,
-        budget=rt.patch_budget,
-    )
-    bus = EventBus(settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync)
-    run = RunDocuments(bus, None, {"mode": "folder watch", "folder": str(folder)})
-    watcher = FolderWatch(folder, TileJudge(settings, scorer, run), float(pixel))
-    console = Console(stderr=True)
-
-    def say(row: dict[str, object]) -> None:
-        verdict = row.get("error") or ("in focus" if row.get("in_focus") else row.get("action"))
-        console.print(f"{row['file']}: {verdict}", highlight=False)
-
-    console.print(
-        f"watching {folder} (verdicts in {folder / VERDICTS}); events {bus.publish_endpoint}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    try:
-        if once:
-            for row in watcher.poll(settle=False):
-                say(row)
-        else:
-            watcher.run(threading.Event(), on_verdict=say)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        run.stop()
-        scorer.close()
-        bus.close()
 
 
 bench_app = typer.Typer(help="Benchmarks that report numbers.", no_args_is_help=True)
