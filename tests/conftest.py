@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -24,3 +26,29 @@ def shared_data() -> Path:
 def shared_data_if_present() -> Path | None:
     """``../shared/data`` when it is there, else None (for tests that use it only in part)."""
     return SHARED_DATA if (SHARED_DATA / "bbbc006").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def nuclei_tile() -> Callable[[float], np.ndarray]:
+    """A 192 px 20x/0.75 field of nuclei at a given defocus (um), as the camera gives it."""
+    from focusqc.models.sim.camera import Camera
+    from focusqc.models.sim.optics import DRY_20X
+    from focusqc.models.sim.render import TileSpec, render
+
+    def make(defocus_um: float) -> np.ndarray:
+        spec = TileSpec(
+            seed=4,
+            modality="fluorescence",
+            specimen="nuclei",
+            optics=DRY_20X,
+            camera=Camera(read_noise_e=2.0, gain_adu_per_e=0.5, bit_depth=12),
+            size_px=192,
+            density=2.0,
+            defocus_um=defocus_um,
+            thickness_um=6.0,
+            peak_photons=3000.0,
+            background_photons=40.0,
+        )
+        return np.asarray(render(spec).image)
+
+    return make

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,6 @@ import zmq.auth
 from focusqc.config.settings import Endpoints, Settings
 from focusqc.drivers.scanner import ScannerClient, ScannerError
 from focusqc.models.scorer import FocusScorer
-from focusqc.models.sim.camera import Camera
-from focusqc.models.sim.optics import DRY_20X
-from focusqc.models.sim.render import TileSpec, render
 from focusqc.service.bus import EventBus
 from focusqc.service.deadline import DeadlineScorer
 from focusqc.service.serve import ScannerHook
@@ -29,23 +26,6 @@ SETTINGS = Settings(
     )
 )
 OPTICS = {"na": 0.75, "wavelength_um": 0.461, "n_immersion": 1.0}
-
-
-def tile(defocus_um: float) -> np.ndarray:
-    spec = TileSpec(
-        seed=4,
-        modality="fluorescence",
-        specimen="nuclei",
-        optics=DRY_20X,
-        camera=Camera(read_noise_e=2.0, gain_adu_per_e=0.5, bit_depth=12),
-        size_px=192,
-        density=2.0,
-        defocus_um=defocus_um,
-        thickness_um=6.0,
-        peak_photons=3000.0,
-        background_photons=40.0,
-    )
-    return np.asarray(render(spec).image)
 
 
 def start(tmp: Path, secret: bytes | None = None) -> tuple[ScannerHook, EventBus]:
@@ -64,10 +44,14 @@ def hook(tmp_path: Path) -> Iterator[ScannerHook]:
     bus.close()
 
 
-def test_in_and_out_of_focus_tiles_get_verdicts_and_events(hook: ScannerHook) -> None:
+def test_in_and_out_of_focus_tiles_get_verdicts_and_events(
+    hook: ScannerHook, nuclei_tile: Callable[[float], np.ndarray]
+) -> None:
     client = ScannerClient(hook.endpoint, timeout_s=30)
-    sharp = client.submit("r0c0", tile(0.0), pixel_size_um=0.65, stage_um=(0.0, 0.0, 10.0))
-    blurred = client.submit("r0c1", tile(6.0), pixel_size_um=0.65, stage_um=(125.0, 0.0, 16.0))
+    sharp = client.submit("r0c0", nuclei_tile(0.0), pixel_size_um=0.65, stage_um=(0.0, 0.0, 10.0))
+    blurred = client.submit(
+        "r0c1", nuclei_tile(6.0), pixel_size_um=0.65, stage_um=(125.0, 0.0, 16.0)
+    )
     client.close()
     assert sharp["tile_id"] == "r0c0" and sharp["in_focus"] and sharp["action"] == "in_focus"
     assert not blurred["in_focus"] and blurred["action"] == "refocus"
@@ -95,7 +79,7 @@ def test_in_and_out_of_focus_tiles_get_verdicts_and_events(hook: ScannerHook) ->
     ],
 )
 def test_a_malformed_request_gets_an_error_reply_and_the_server_carries_on(
-    hook: ScannerHook, frames: list[bytes], words: str
+    hook: ScannerHook, frames: list[bytes], words: str, nuclei_tile: Callable[[float], np.ndarray]
 ) -> None:
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -106,7 +90,7 @@ def test_a_malformed_request_gets_an_error_reply_and_the_server_carries_on(
     sock.close()
     assert words in reply and '"error"' in reply
     client = ScannerClient(hook.endpoint, timeout_s=30)  # the next good tile is still served
-    assert client.submit("ok", tile(0.0), pixel_size_um=0.65)["tile_id"] == "ok"
+    assert client.submit("ok", nuclei_tile(0.0), pixel_size_um=0.65)["tile_id"] == "ok"
     client.close()
 
 
@@ -117,16 +101,18 @@ def test_the_client_says_when_there_is_no_answer() -> None:
     client.close()
 
 
-def test_curve_lets_the_key_holder_in_and_keeps_others_out(tmp_path: Path) -> None:
+def test_curve_lets_the_key_holder_in_and_keeps_others_out(
+    tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray]
+) -> None:
     server_public, server_secret = zmq.curve_keypair()
     hook, bus = start(tmp_path, server_secret)
     try:
         ok = ScannerClient(hook.endpoint, timeout_s=30, curve_server_key=server_public)
-        assert ok.submit("c", tile(0.0), pixel_size_um=0.65)["tile_id"] == "c"
+        assert ok.submit("c", nuclei_tile(0.0), pixel_size_um=0.65)["tile_id"] == "c"
         ok.close()
         plain = ScannerClient(hook.endpoint, timeout_s=1.0)  # no keys: the handshake fails
         with pytest.raises(ScannerError, match="no verdict"):
-            plain.submit("x", tile(0.0), pixel_size_um=0.65)
+            plain.submit("x", nuclei_tile(0.0), pixel_size_um=0.65)
         plain.close()
     finally:
         hook.close()
@@ -157,7 +143,9 @@ def test_serve_refuses_remote_endpoints_without_curve(tmp_path: Path) -> None:
     assert run.returncode == 2 and "--curve-secret" in run.stderr
 
 
-def test_serve_runs_from_the_command_line_with_a_curve_key_file(tmp_path: Path) -> None:
+def test_serve_runs_from_the_command_line_with_a_curve_key_file(
+    tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray]
+) -> None:
     public_file, secret_file = zmq.auth.create_certificates(str(tmp_path), "server")
     server_public, _ = zmq.auth.load_certificate(public_file)
     config = tmp_path / "s.toml"
@@ -186,7 +174,7 @@ def test_serve_runs_from_the_command_line_with_a_curve_key_file(tmp_path: Path) 
         assert "(CURVE)" in line, line
         endpoint = line.split("serving scanners on ")[1].split()[0]
         client = ScannerClient(endpoint, timeout_s=60, curve_server_key=server_public)
-        assert client.submit("cli", tile(0.0), pixel_size_um=0.65)["tile_id"] == "cli"
+        assert client.submit("cli", nuclei_tile(0.0), pixel_size_um=0.65)["tile_id"] == "cli"
         client.close()
     finally:
         proc.send_signal(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,6 @@ import tifffile
 
 from focusqc.config.settings import Endpoints, Settings
 from focusqc.models.scorer import FocusScorer
-from focusqc.models.sim.camera import Camera
-from focusqc.models.sim.optics import DRY_20X
-from focusqc.models.sim.render import TileSpec, render
 from focusqc.service.bus import EventBus
 from focusqc.service.deadline import DeadlineScorer
 from focusqc.service.run_docs import RunDocuments
@@ -22,28 +20,13 @@ from focusqc.service.serve import TileJudge
 from focusqc.service.watch import VERDICTS, FolderWatch
 
 
-def write_tile(path: Path, defocus_um: float) -> None:
-    spec = TileSpec(
-        seed=4,
-        modality="fluorescence",
-        specimen="nuclei",
-        optics=DRY_20X,
-        camera=Camera(read_noise_e=2.0, gain_adu_per_e=0.5, bit_depth=12),
-        size_px=192,
-        density=2.0,
-        defocus_um=defocus_um,
-        thickness_um=6.0,
-        peak_photons=3000.0,
-        background_photons=40.0,
-    )
-    tifffile.imwrite(path, render(spec).image)
-
-
-def test_each_complete_file_is_judged_once_and_a_restart_skips_it(tmp_path: Path) -> None:
+def test_each_complete_file_is_judged_once_and_a_restart_skips_it(
+    tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray]
+) -> None:
     folder = tmp_path / "tiles"
     folder.mkdir()
-    write_tile(folder / "a_sharp.tif", 0.0)
-    write_tile(folder / "b_blurred.tif", 6.0)
+    tifffile.imwrite(folder / "a_sharp.tif", nuclei_tile(0.0))
+    tifffile.imwrite(folder / "b_blurred.tif", nuclei_tile(6.0))
     (folder / "c_broken.tif").write_bytes(b"not a tiff")
     settings = Settings(endpoints=Endpoints(publish="inproc://w-pub", snapshot="inproc://w-snap"))
     bus = EventBus("w", settings.endpoints, tmp_path / "j.sqlite")
@@ -62,8 +45,10 @@ def test_each_complete_file_is_judged_once_and_a_restart_skips_it(tmp_path: Path
     bus.close()
 
 
-def test_watch_once_from_the_command_line(tmp_path: Path) -> None:
-    write_tile(tmp_path / "t.tif", 6.0)
+def test_watch_once_from_the_command_line(
+    tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray]
+) -> None:
+    tifffile.imwrite(tmp_path / "t.tif", nuclei_tile(6.0))
     config = tmp_path / "c.toml"
     config.write_text(
         "[endpoints]\npublish = 'tcp://127.0.0.1:*'\nsnapshot = 'tcp://127.0.0.1:*'\n"
