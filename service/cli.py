@@ -80,6 +80,7 @@ def _register_model_commands() -> None:
     app.command()(cli_daemon.run)
     app.command()(cli_scanner.serve)
     app.command()(cli_scanner.watch)
+    app.command()(cli_scanner.mda)
     app.command()(cli_events.tail)
     app.add_typer(cli_events.events_app, name="events")
     app.add_typer(cli_events.config_app, name="config")

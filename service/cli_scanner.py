@@ -1,9 +1,10 @@
-"""``focusqc serve`` and ``focusqc watch``: QC for scanners that run their own acquisition."""
+"""``focusqc serve``, ``watch`` and ``mda``: QC for acquisitions that others drive."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections import Counter
 from pathlib import Path  # noqa: TC003 - typer reads the annotations at run time
 from typing import Annotated
 
@@ -132,3 +133,57 @@ def watch(
         run.stop()
         scorer.close()
         bus.close()
+
+
+def mda(
+    sequence: Annotated[Path, typer.Argument(help="useq MDASequence, YAML or JSON.")],
+    mm_config: Annotated[
+        Path | None,
+        typer.Option(help="Micro-Manager system configuration (default: the demo devices)."),
+    ] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Run a pymmcore-plus MDA with focus QC on every frame (refocus and re-acquire in place)."""
+    try:
+        import useq
+
+        from focusqc.drivers.mmcore import demo_core
+        from focusqc.service.mda import run_mda
+    except ImportError as exc:
+        raise typer.BadParameter(f"needs the micromanager extra ({exc})") from exc
+    from rich.console import Console
+
+    from focusqc.service.bus import EventBus
+
+    settings = load_settings(config)
+    try:
+        plan = useq.MDASequence.from_file(sequence)
+    except Exception as exc:
+        typer.echo(f"error: {sequence} is not a useq MDASequence: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if mm_config is None:
+        core = demo_core()
+    else:
+        from pymmcore_plus import CMMCorePlus
+
+        core = CMMCorePlus()
+        core.loadSystemConfiguration(str(mm_config))
+    scorer = make_scorer(settings)
+    bus = EventBus(settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync)
+    console = Console(stderr=True)
+    console.print(
+        f"MDA {sequence.name}: {len(list(plan))} events; events {bus.publish_endpoint}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        result = run_mda(settings, core, plan, scorer, bus)
+    finally:
+        scorer.close()
+        bus.close()
+    actions = Counter(str(frame.get("action", "unchecked")) for frame in result.frames)
+    console.print(
+        f"{len(result.frames)} frames emitted, {result.reacquired} re-acquisitions; "
+        f"final verdicts {dict(actions)}; run {result.run_uid}",
+        highlight=False,
+    )

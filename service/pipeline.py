@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from focusqc.config.settings import Settings
+    from focusqc.models.scorer import TileScore
     from focusqc.service.deadline import DeadlineScorer, Timed
     from focusqc.service.protocols import Microscope
     from focusqc.service.run_docs import RunDocuments
@@ -40,6 +41,15 @@ class Tally:
     exposures: int = 0
     seconds: float = 0.0
     score_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One image's outcome: the decision, the move made, and the score behind them."""
+
+    decision: Decision
+    move: Move | None
+    score: TileScore | None
 
 
 class QCLoop:
@@ -68,20 +78,7 @@ class QCLoop:
         self.scope.move_xy(*xy_um)
         attempt, refocused = 0, False
         while True:
-            image = self.scope.snap()  # acquire
-            self.tally.exposures += 1
-            z_um = self.scope.get_z()
-            timed = self._score(image, index)  # validate + score, within the deadline
-            decision = decide(
-                self._verdict(timed), self.settings.policy, self._history(attempt, row, col)
-            )
-            move, failure = self._act(decision, timed, attempt)  # refocus within the limits
-            if failure is not None:  # a failing stage or autofocus: stop trying, say why
-                decision = Decision("alarm", f"refocus failed: {failure}")
-            self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
-            if decision.action == "alarm":
-                self.failed.add((row, col))
-                self._alarm("error", index, decision.reason, failure)
+            decision = self.check(self.scope.snap(), index, row, col, attempt).decision
             if decision.action not in ("refocus", "reacquire"):
                 break
             attempt += 1
@@ -93,6 +90,29 @@ class QCLoop:
         self.tally.outcomes[outcome] += 1
         self.tally.seconds += time.perf_counter() - start
         return decision
+
+    def check(
+        self, image: NDArray[np.generic], index: int, row: int, col: int, attempt: int
+    ) -> Checked:
+        """Validate, score, decide, act and publish one acquired image.
+
+        ``tile()`` calls this for its own exposures; an acquisition engine that snaps by itself
+        (pymmcore-plus's MDA) calls it for each of its frames, then re-acquires when asked.
+        """
+        self.tally.exposures += 1
+        z_um = self.scope.get_z()
+        timed = self._score(image, index)  # validate + score, within the deadline
+        decision = decide(
+            self._verdict(timed), self.settings.policy, self._history(attempt, row, col)
+        )
+        move, failure = self._act(decision, timed, attempt)  # refocus within the limits
+        if failure is not None:  # a failing stage or autofocus: stop trying, say why
+            decision = Decision("alarm", f"refocus failed: {failure}")
+        self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
+        if decision.action == "alarm":
+            self.failed.add((row, col))
+            self._alarm("error", index, decision.reason, failure)
+        return Checked(decision, move, timed.score)
 
     def _score(self, image: NDArray[np.generic], index: int) -> Timed:
         from focusqc.service.deadline import Timed

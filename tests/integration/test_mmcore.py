@@ -104,3 +104,77 @@ def test_qc_catches_refocuses_and_reacquires_on_pymmcore_plus_simulated_sample(
         assert abs(scope.get_z()) < 0.8 * 2.5 * 33.6  # within the hysteresis limit of focus
     finally:
         bus.close()
+
+
+@pytest.mark.usefixtures("sample")
+def test_an_mda_with_qc_refocuses_the_bad_position_and_keeps_the_correction(
+    core: Any, tmp_path: Path
+) -> None:
+    import useq
+
+    from focusqc.service.mda import run_mda
+
+    settings = Settings(
+        endpoints=Endpoints(publish="inproc://mda-pub", snapshot="inproc://mda-snap"),
+        safety=Safety(z_min_um=-200.0, z_max_um=200.0, max_step_um=300.0),
+        policy=Policy(strategies=("model", "sweep")),
+    )
+    # Two positions over two time points; the second position was marked 150 um off focus.
+    sequence = useq.MDASequence(
+        stage_positions=[(0.0, 0.0, 0.0), (0.0, 0.0, 150.0)],
+        time_plan={"interval": 0, "loops": 2},
+        axis_order="tpcz",
+    )
+    bus = EventBus("mda", settings.endpoints, tmp_path / "j.sqlite")
+    try:
+        scorer = DeadlineScorer(FocusScorer(provider="cpu"), 10_000, **OPTICS)
+        result = run_mda(settings, core, sequence, scorer, bus)
+    finally:
+        bus.close()
+    # One frame per event reached the writers, each with its QC metadata.
+    assert [(f["index"]["t"], f["index"]["p"]) for f in result.frames] == [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+    ]
+    assert all(f["action"] == "in_focus" and f["model_version"] for f in result.frames)
+    first, bad, _, bad_again = result.frames
+    assert first["attempt"] == 0 and bad["attempt"] >= 1  # caught and re-acquired
+    assert result.reacquired == bad["attempt"]
+    assert bad_again["attempt"] == 0  # the next time point keeps the position's correction
+
+
+def test_the_mda_command_runs_a_sequence_file_on_the_demo_devices(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sequence = tmp_path / "plan.yaml"
+    sequence.write_text(
+        "stage_positions:\n  - {x: 0, y: 0, z: 0}\n  - {x: 100, y: 0, z: 5}\n"
+        "time_plan: {interval: 0, loops: 2}\naxis_order: tpcz\n"
+    )
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "[endpoints]\npublish = 'tcp://127.0.0.1:*'\nsnapshot = 'tcp://127.0.0.1:*'\n"
+        f"[journal]\npath = '{tmp_path / 'j.sqlite'}'\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "focusqc.service", "mda", str(sequence), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "4 frames emitted" in run.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stage_positions: 7\n")
+    refused = subprocess.run(
+        [sys.executable, "-m", "focusqc.service", "mda", str(bad), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2 and "is not a useq MDASequence" in refused.stderr
