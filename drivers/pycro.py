@@ -1,0 +1,126 @@
+"""QC inside a pycromanager ``Acquisition`` (Java backend on a lab PC, Python backend here).
+
+The image processor judges each frame. A frame that must be redone is dropped and its event
+is queued again with a corrected ``z``; the engine itself moves z when it runs that event, so
+no hardware is touched from the processor's thread (which would race the next tile). Kept
+frames carry the QC verdict in their metadata under ``"focusqc"``, so it is saved with the data
+set. The daemon, not a ``with`` block, calls ``mark_finished()``: only once every planned frame
+has a final image and no re-acquisition is pending.
+
+Moves follow the model's signed defocus (one side first when it cannot tell). A re-acquired
+frame that came out further from focus than the best one so far means the move went the wrong
+way: the next goes as far the other way from the best z.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from focusqc.config.settings import Safety
+
+    #: (header, image) -> verdict, as ``TileJudge.verdict`` gives it.
+    Judge = Callable[[dict[str, Any], NDArray[np.generic]], dict[str, Any]]
+
+
+def _key(axes: dict[str, Any]) -> str:
+    return json.dumps(axes, sort_keys=True, default=str)
+
+
+class PycroQC:
+    """The image-processor hook, and the bookkeeping that decides when the run is over."""
+
+    def __init__(
+        self, judge: Judge, safety: Safety, pixel_size_um: float, max_attempts: int = 2
+    ) -> None:
+        self.judge = judge
+        self.safety = safety
+        self.pixel_size_um = pixel_size_um
+        self.max_attempts = max_attempts
+        self.events: dict[str, dict[str, Any]] = {}
+        self.attempts: dict[str, int] = {}
+        self.best: dict[str, tuple[float, float]] = {}  # (z, |defocus|) of each event's best
+        self.kept = 0
+        self.reacquired = 0
+        self.verdicts: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def plan(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Remember the events (to re-queue them); returns them for ``acquire``."""
+        for event in events:
+            self.events[_key(event["axes"])] = dict(event)
+        return events
+
+    def image_process(
+        self, image: NDArray[np.generic], metadata: dict[str, Any], event_queue: Any
+    ) -> tuple[NDArray[np.generic], dict[str, Any]] | None:
+        """Pycromanager's ``image_process_fn``: keep the frame, or drop it and queue a redo."""
+        axes = dict(metadata.get("Axes", {}))
+        key = _key(axes)
+        with self._lock:
+            attempt = self.attempts.get(key, 0)
+        z = float(metadata.get("ZPosition_um_Intended", metadata.get("ZPosition_um", 0.0)))
+        verdict = self.judge(
+            {
+                "tile_id": key,
+                "pixel_size_um": self.pixel_size_um,
+                "attempt": attempt,
+                "z_um": z,
+                "x_um": float(metadata.get("XPosition_um_Intended", 0.0)),
+                "y_um": float(metadata.get("YPosition_um_Intended", 0.0)),
+                "row": axes["position"] if isinstance(axes.get("position"), int) else 0,
+            },
+            image,
+        )
+        redo = verdict["action"] in ("refocus", "reacquire") and attempt < self.max_attempts
+        if redo:
+            defocus = float(verdict["defocus_um"] or 0.0)
+            with self._lock:
+                best_z, best_d = self.best.get(key, (z, defocus))
+                if defocus <= best_d:
+                    best_z, best_d = z, defocus
+                self.best[key] = (best_z, best_d)
+            if defocus > best_d:  # the last move went the wrong way: mirror it about the best
+                target = 2 * best_z - z
+            else:
+                move = verdict.get("suggested_z_move_um")
+                target = z + (defocus if move is None else float(move))
+            step = self.safety.max_step_um
+            target = z + min(max(target - z, -step), step)  # never more than one step...
+            target = min(max(target, self.safety.z_min_um), self.safety.z_max_um)  # ...or out
+            with self._lock:
+                self.attempts[key] = attempt + 1
+                self.reacquired += 1
+            event_queue.put({**self.events.get(key, {"axes": axes}), "z": target})
+            return None
+        metadata["focusqc"] = {**verdict, "attempt": attempt}
+        with self._lock:
+            self.kept += 1
+            self.verdicts.append(metadata["focusqc"])
+        return image, metadata
+
+    def wait_until_done(self, timeout_s: float) -> bool:
+        """True once every planned event has a kept frame; False at the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.kept >= len(self.events):
+                    return True
+            time.sleep(0.05)
+        return False
+
+
+def start_python_backend() -> None:
+    """Start pycromanager's Python backend on Micro-Manager's demo devices (no Java)."""
+    import mm_test_adapters
+    from pycromanager import start_headless
+
+    start_headless(mm_test_adapters.device_adapter_path(), "MMConfig_demo.cfg", python_backend=True)
