@@ -51,12 +51,28 @@ class PycroQC:
         self.kept = 0
         self.reacquired = 0
         self.verdicts: list[dict[str, Any]] = []
+        self.checked: set[str] = set()
         self._lock = threading.Lock()
 
     def plan(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Remember the events (to re-queue them); returns them for ``acquire``."""
+        """Remember the events (to re-queue them) and which to check; returns them.
+
+        Every event is checked except the planes of a z stack other than its middle one,
+        which are meant to be out of focus.
+        """
+        stacks: dict[str, list[tuple[Any, str]]] = {}
         for event in events:
-            self.events[_key(event["axes"])] = dict(event)
+            axes = event["axes"]
+            key = _key(axes)
+            self.events[key] = dict(event)
+            if "z" in axes:
+                rest = _key({k: v for k, v in axes.items() if k != "z"})
+                stacks.setdefault(rest, []).append((axes["z"], key))
+            else:
+                self.checked.add(key)
+        for planes in stacks.values():
+            planes.sort()
+            self.checked.add(planes[(len(planes) - 1) // 2][1])
         return events
 
     def image_process(
@@ -65,6 +81,11 @@ class PycroQC:
         """Pycromanager's ``image_process_fn``: keep the frame, or drop it and queue a redo."""
         axes = dict(metadata.get("Axes", {}))
         key = _key(axes)
+        if key not in self.checked:
+            metadata["focusqc"] = {"action": "unchecked", "reason": "a z-stack plane off centre"}
+            with self._lock:
+                self.kept += 1
+            return image, metadata
         with self._lock:
             attempt = self.attempts.get(key, 0)
         z = float(metadata.get("ZPosition_um_Intended", metadata.get("ZPosition_um", 0.0)))
@@ -124,3 +145,24 @@ def start_python_backend() -> None:
     from pycromanager import start_headless
 
     start_headless(mm_test_adapters.device_adapter_path(), "MMConfig_demo.cfg", python_backend=True)
+
+
+def stage_rectangle(
+    corner_um: tuple[float, float],
+    opposite_um: tuple[float, float],
+    field_um: float,
+    overlap: float = 0.1,
+) -> list[list[float]]:
+    """Tile centres (x, y) covering a stage rectangle, rows in snake order (no long returns).
+
+    Feed them to ``pycromanager.multi_d_acquisition_events(xy_positions=...)``.
+    """
+    if field_um <= 0 or not 0 <= overlap < 1:
+        raise ValueError(
+            f"field {field_um} um, overlap {overlap}: need field > 0, 0 <= overlap < 1"
+        )
+    step = field_um * (1 - overlap)
+    (x0, y0), (x1, y1) = corner_um, opposite_um
+    xs = [min(x0, x1) + i * step for i in range(int(abs(x1 - x0) // step) + 1)]
+    ys = [min(y0, y1) + j * step for j in range(int(abs(y1 - y0) // step) + 1)]
+    return [[x, y] for j, y in enumerate(ys) for x in (xs if j % 2 == 0 else xs[::-1])]

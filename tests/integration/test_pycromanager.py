@@ -77,3 +77,66 @@ def test_an_out_of_focus_tile_is_caught_refocused_and_reacquired(
     assert abs(float(saved[2]["ZPosition_um_Intended"]) - FOCUS_UM) <= 2.5 * 0.681
     # Every frame the QC saw, dropped or kept, is an event on the stream.
     assert len(journal) == 3 + qc.reacquired
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_positions_time_points_channels_and_z_stacks_all_pass_through(
+    backend: None, tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray]
+) -> None:
+    from pycromanager import multi_d_acquisition_events
+
+    def camera(image: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
+        return nuclei_tile(float(metadata["ZPosition_um_Intended"]) - FOCUS_UM)
+
+    events = multi_d_acquisition_events(
+        xy_positions=[[0, 0], [200, 0]],
+        z_start=-1,
+        z_end=1,
+        z_step=1,
+        channel_group="Channel",
+        channels=["DAPI", "FITC"],
+        num_time_points=2,
+    )
+    settings = Settings(endpoints=Endpoints(publish="inproc://md-pub", snapshot="inproc://md-snap"))
+    bus = EventBus("md", settings.endpoints, tmp_path / "j.sqlite")
+    try:
+        scorer = DeadlineScorer(
+            FocusScorer(provider="cpu"), 10_000, na=0.75, wavelength_um=0.461, n_immersion=1.0
+        )
+        qc, dataset = run_acquisition(
+            settings,
+            events,
+            tmp_path,
+            "md",
+            scorer,
+            bus,
+            pixel_size_um=0.65,
+            camera=camera,
+            timeout_s=120,
+        )
+        saved = [dataset.read_metadata(**e["axes"])["focusqc"] for e in events]
+        dataset.close()
+    finally:
+        bus.close()
+    assert len(saved) == 24 == qc.kept  # every frame of 2 t x 2 p x 2 c x 3 z was saved once
+    middle = [f for e, f in zip(events, saved, strict=True) if e["axes"]["z"] == 1]
+    others = [f for e, f in zip(events, saved, strict=True) if e["axes"]["z"] != 1]
+    assert all(f["action"] == "in_focus" for f in middle)  # the middle plane of each stack
+    assert all(f["action"] == "unchecked" for f in others)  # the rest are meant to be out
+
+
+def test_a_stage_rectangle_becomes_a_snake_of_tiles() -> None:
+    from focusqc.drivers.pycro import stage_rectangle
+
+    tiles = stage_rectangle((0.0, 0.0), (180.0, 90.0), field_um=100.0, overlap=0.1)
+    assert tiles == [
+        [0.0, 0.0],
+        [90.0, 0.0],
+        [180.0, 0.0],
+        [180.0, 90.0],
+        [90.0, 90.0],
+        [0.0, 90.0],
+    ]
+    with pytest.raises(ValueError, match="overlap"):
+        stage_rectangle((0, 0), (1, 1), field_um=10, overlap=1.0)
