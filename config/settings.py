@@ -80,6 +80,9 @@ class Policy(_Frozen):
         "open", description="open: a tile with no verdict passes; closed: it is re-acquired."
     )
     sweep_exposures: int = Field(10, ge=3, le=50, description="Exposures one sweep may spend.")
+    autofocus_offset_um: float = Field(
+        0.0, description="Added to the hardware autofocus's z (coverslip to sample)."
+    )
     strategies: tuple[Literal["model", "sweep", "hardware"], ...] = Field(
         ("model", "hardware"),
         min_length=1,

@@ -167,6 +167,7 @@ class QCLoop:
                 measure,
                 attempt,
                 self.settings.policy.sweep_exposures,
+                self.settings.policy.autofocus_offset_um,
             )
         except Exception as exc:
             return None, exc

@@ -125,12 +125,16 @@ def sweep(
     return Move("sweep", z0, best, used, limited)
 
 
-def hardware(scope: Microscope, safety: Safety) -> Move:
-    """The microscope's autofocus; its result must also respect the limits."""
+def hardware(scope: Microscope, safety: Safety, offset_um: float = 0.0) -> Move:
+    """The microscope's autofocus, plus an offset; the result must also respect the limits.
+
+    The offset is for autofocus systems that find the coverslip: the sample lies
+    ``offset_um`` beyond it.
+    """
     z0 = scope.get_z()
-    z = scope.autofocus()
+    z = scope.autofocus() + offset_um
     target, limited = safe_target(z0, z - z0, safety)
-    if target != z:
+    if scope.get_z() != target:  # an offset, or a cut to the limits
         scope.set_z(target)
     return Move("hardware", z0, target, 0, limited)
 
@@ -144,6 +148,7 @@ def refocus(
     measure: Callable[[NDArray[np.generic]], float | None],
     attempt: int,
     sweep_exposures: int = 10,
+    autofocus_offset_um: float = 0.0,
 ) -> Move:
     """Run the strategy for this attempt (first attempt: the first strategy, and so on)."""
     name = strategies[min(attempt, len(strategies) - 1)]
@@ -151,7 +156,7 @@ def refocus(
         return sweep(scope, safety, max(2 * defocus_um, 1.0), measure, sweep_exposures)
     if name == "hardware":
         try:
-            return hardware(scope, safety)
+            return hardware(scope, safety, autofocus_offset_um)
         except Exception as exc:
             log.exception("hardware autofocus failed; the model takes over")
             move = model_guided(scope, safety, defocus_um, z_move_um, measure)

@@ -101,3 +101,11 @@ def test_a_sweep_never_searches_beyond_half_a_step() -> None:
     scope = scope_at(-3.5)  # focus 3.5 um away; the 5 um step allows a +-2.5 um search
     move = refocus(("sweep",), scope, SAFETY, 3.5, None, lambda _: 1.0, 0, sweep_exposures=5)
     assert "search cut" in move.limited and abs(scope.get_z() + 3.5) <= 2.5
+
+
+def test_the_hardware_autofocus_offset_is_added() -> None:
+    scope = scope_at(3.0)
+    move = refocus(
+        ("hardware",), scope, SAFETY, 3.0, -3.0, lambda _: None, 0, autofocus_offset_um=1.5
+    )
+    assert move.strategy == "hardware" and abs(scope.get_z() - 1.5) <= 0.2
