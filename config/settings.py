@@ -175,6 +175,9 @@ class SimulatedSlide(_Frozen):
     specimen: str = Field("nuclei", description="Fluorescence specimen kind (see the simulator).")
     density: float = Field(1.0, gt=0.0, le=5.0, description="0.2 sparse, 1 typical, 3 crowded.")
     drift_um_per_tile: float = Field(0.15, description="Focus drift between tiles.")
+    drift_range_um: float = Field(
+        6.0, ge=0.0, description="The drift turns back after this far (0: never)."
+    )
     tilted_region: tuple[int, int, int, int] = Field(
         (4, 5, 0, 2), description="rows and cols (first, last, first, last) of a tilted patch."
     )

@@ -70,9 +70,15 @@ class SimulatedScope:
         return (round(y / self.field_um), round(x / self.field_um))
 
     def best_focus_um(self, row: int, col: int) -> float:
-        """Where focus lies at a cell now: drift so far, plus the tilted region's slope."""
+        """Where focus lies at a cell now: the drift so far, plus the tilted region's slope.
+
+        The drift runs at ``drift_um_per_tile`` per exposure and turns back at
+        ``drift_range_um`` (thermal drift settles), so a soak never walks off the stage.
+        """
         s = self.slide
-        z = s.drift_um_per_tile * self.exposures
+        span = s.drift_range_um
+        travelled = s.drift_um_per_tile * self.exposures
+        z = span - abs(travelled % (2 * span) - span) if span > 0 else travelled
         r0, r1, c0, c1 = s.tilted_region
         if r0 <= row <= r1 and c0 <= col <= c1:
             z += s.tilt_um * (col - c0 + 0.5) / (c1 - c0 + 1)

@@ -172,3 +172,32 @@ def schema(
             typer.echo(f"wrote {path}", err=True)
         return
     typer.echo(schema_text(Settings), nl=False)
+
+
+def dashboard(
+    connect: Annotated[
+        list[str] | None,
+        typer.Option(help="PUBLISH,SNAPSHOT endpoints of a daemon; repeat for several."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to serve the page on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the page.")] = 8080,
+    config: ConfigFile = None,
+) -> None:
+    """Serve the live operator dashboard: tile map, z drift, events, alarms, one tab per scope."""
+    try:
+        import uvicorn
+
+        from focusqc.service.dashboard import Hub, create_app
+    except ImportError as exc:
+        raise typer.BadParameter(f"the dashboard needs the dashboard extra ({exc})") from exc
+    pairs = []
+    for item in connect or []:
+        publish, _, snap = item.partition(",")
+        if not publish or not snap:
+            raise typer.BadParameter(f"--connect {item!r}: expected PUBLISH,SNAPSHOT")
+        pairs.append((publish, snap))
+    if not pairs:
+        ends = load_settings(config).endpoints
+        pairs = [(ends.publish, ends.snapshot)]
+    typer.echo(f"dashboard on http://{host}:{port}/ for {len(pairs)} daemon(s)", err=True)
+    uvicorn.run(create_app(Hub(pairs)), host=host, port=port, log_level="warning")
