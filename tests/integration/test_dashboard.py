@@ -112,6 +112,31 @@ def test_a_page_that_reconnects_gets_the_same_picture(served: tuple[EventBus, in
     assert any("thumbnail" in d for d in again)
 
 
+def test_several_microscopes_share_one_page(tmp_path: Path) -> None:
+    ends = Endpoints(publish="tcp://127.0.0.1:*", snapshot="tcp://127.0.0.1:*", heartbeat_s=0.1)
+    buses = [EventBus(name, ends, tmp_path / f"{name}.sqlite") for name in ("left", "right")]
+    port = free_port()
+    hub = Hub([(b.publish_endpoint, b.snapshot_endpoint) for b in buses])
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        for bus in buses:
+            RunDocuments(bus, (2, 3), {}).tile(tile_qc(0))
+        docs = asyncio.run(read_docs(port, 2))
+        assert {d["scope"] for d in docs if d["kind"] == "event"} == {"left", "right"}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        for bus in buses:
+            bus.close()
+
+
 def test_a_slow_page_loses_its_oldest_messages_not_the_daemon_its_pace() -> None:
     async def scenario() -> tuple[int, str]:
         hub = Hub([])
