@@ -86,6 +86,8 @@ class Heartbeat(_Frozen):
     run_uid: str | None
     tiles_done: int = Field(ge=0)
     uptime_s: float = Field(ge=0.0)
+    provider: str = Field("unknown", description="The execution provider actually in use.")
+    model_version: str = "unknown"
 
 
 STREAMS: dict[str, type[BaseModel]] = {"tiles": TileQC, "alarms": Alarm}

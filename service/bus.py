@@ -60,6 +60,8 @@ class EventBus:
         self.dropped_live = 0
         self.run_uid: str | None = None
         self.tiles_done = 0
+        self.provider = "unknown"  # set by whoever runs the model, for heartbeats and health
+        self.model_version = "unknown"
         self._started = time.monotonic()
         self._ctx = context or zmq.Context.instance()
         self.pub = self._ctx.socket(zmq.PUB)
@@ -112,6 +114,8 @@ class EventBus:
             run_uid=self.run_uid,
             tiles_done=self.tiles_done,
             uptime_s=time.monotonic() - self._started,
+            provider=self.provider,
+            model_version=self.model_version,
         )
         header = Header(
             seq=self._seq,

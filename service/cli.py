@@ -83,6 +83,7 @@ def _register_model_commands() -> None:
     app.command()(cli_scanner.mda)
     app.command()(cli_events.tail)
     app.command()(cli_events.dashboard)
+    app.command()(cli_events.health)
     app.add_typer(cli_events.events_app, name="events")
     app.add_typer(cli_events.config_app, name="config")
     app.add_typer(cli_daemon.bench_app, name="bench")

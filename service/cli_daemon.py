@@ -141,6 +141,7 @@ def run(
         bus = EventBus(
             settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync
         )
+        bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
     except zmq.ZMQError as exc:
         typer.echo(
             f"error: cannot bind {settings.endpoints.publish} / {settings.endpoints.snapshot}: "

@@ -201,3 +201,38 @@ def dashboard(
         pairs = [(ends.publish, ends.snapshot)]
     typer.echo(f"dashboard on http://{host}:{port}/ for {len(pairs)} daemon(s)", err=True)
     uvicorn.run(create_app(Hub(pairs)), host=host, port=port, log_level="warning")
+
+
+def local(endpoint: str) -> str:
+    """An endpoint to connect to from this machine (a wildcard bind means loopback here)."""
+    return endpoint.replace("//0.0.0.0:", "//127.0.0.1:").replace("//*:", "//127.0.0.1:")
+
+
+def health(
+    endpoint: Endpoint = None,
+    timeout_s: Annotated[float, typer.Option(help="How long to wait for a heartbeat.")] = 5.0,
+    config: ConfigFile = None,
+) -> None:
+    """Exit 0 when the daemon is alive and on the execution provider its config asks for."""
+    from focusqc.service.stream import Subscriber
+
+    settings = load_settings(config)
+    where = endpoint or local(settings.endpoints.publish)
+    sub = Subscriber(where, topic=f"{settings.name}.heartbeat")
+    try:
+        beat = sub.recv(timeout_s)
+    finally:
+        sub.close()
+    if beat is None:
+        typer.echo(f"unhealthy: no heartbeat from {where} in {timeout_s} s", err=True)
+        raise typer.Exit(1)
+    b = beat.body
+    if settings.runtime.require_gpu and b.get("provider") == "CPUExecutionProvider":
+        typer.echo(
+            "unhealthy: the config requires a GPU, but the daemon fell back to the CPU", err=True
+        )
+        raise typer.Exit(1)
+    typer.echo(
+        f"healthy: {beat.header['scope']} on {b.get('provider')}, model {b.get('model_version')},"
+        f" last #{b['last_seq']}, {b['tiles_done']} tiles, up {b['uptime_s']:.0f} s"
+    )

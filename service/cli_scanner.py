@@ -51,6 +51,7 @@ def serve(
         bus = EventBus(
             settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync
         )
+        bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
         hook = ScannerHook(settings, scorer, bus, secret)
     except zmq.ZMQError as exc:
         typer.echo(
@@ -108,6 +109,7 @@ def watch(
         raise typer.Exit(2)
     scorer = make_scorer(settings, deadline_ms=60_000)  # files wait; nothing is blocked
     bus = EventBus(settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync)
+    bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
     run = RunDocuments(bus, None, {"mode": "folder watch", "folder": str(folder)})
     watcher = FolderWatch(folder, TileJudge(settings, scorer, run), float(pixel))
     console = Console(stderr=True)
@@ -170,6 +172,7 @@ def mda(
         core.loadSystemConfiguration(str(mm_config))
     scorer = make_scorer(settings)
     bus = EventBus(settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync)
+    bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
     console = Console(stderr=True)
     console.print(
         f"MDA {sequence.name}: {len(list(plan))} events; events {bus.publish_endpoint}",

@@ -222,3 +222,67 @@ def test_event_commands_name_a_missing_journal(tmp_path: Path, cmd: list[str]) -
         check=False,
     )
     assert run.returncode == 2 and "no journal at" in run.stderr
+
+
+def test_health_passes_for_a_live_daemon_and_fails_for_a_dead_or_wrong_one(
+    tmp_path: Path,
+) -> None:
+    daemon = Daemon(tmp_path, "--forever")
+    try:
+        ok = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "focusqc.service",
+                "health",
+                "--endpoint",
+                daemon.publish,
+                "--config",
+                str(tmp_path / "it.toml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ok.returncode == 0, ok.stderr
+        assert "healthy: it-scope on CPUExecutionProvider" in ok.stdout
+        gpu = tmp_path / "gpu.toml"
+        gpu.write_text("name = 'it-scope'\n[runtime]\nrequire_gpu = true\n")
+        wrong = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "focusqc.service",
+                "health",
+                "--endpoint",
+                daemon.publish,
+                "--config",
+                str(gpu),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert wrong.returncode == 1 and "requires a GPU" in wrong.stderr
+    finally:
+        daemon.proc.send_signal(signal.SIGINT)
+        daemon.finish()
+    dead = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "focusqc.service",
+            "health",
+            "--endpoint",
+            daemon.publish,
+            "--timeout-s",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert dead.returncode == 1 and "no heartbeat" in dead.stderr
