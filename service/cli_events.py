@@ -25,7 +25,7 @@ def describe(msg: Message) -> str:
     """One line for a person."""
     h, b = msg.header, msg.body
     head = f"#{h['seq']:<6} {msg.topic:<28}"
-    if msg.kind == "event" and "tile" in b.get("data", {}):
+    if msg.kind == "event" and "action" in b.get("data", {}):
         d = b["data"]
         defocus = "-" if d["defocus_um"] is None else f"{d['defocus_um']:.2f} um"
         move = "" if d["z_move_um"] is None else f" move {d['z_move_um']:+.2f} um"

@@ -132,3 +132,16 @@ def test_a_failing_stage_becomes_an_alarm_and_the_scan_goes_on(
     assert "refocus failed" in alarm["message"] and alarm["error_type"] == "RuntimeError"
     assert rig.loop.tile(1, 0, 1, rig.scope.grid_xy(0, 1)).action in ("in_focus", "alarm")
     rig.close()
+
+
+def test_a_tile_given_up_on_leaves_z_where_it_found_it(tmp_path: Path, model: FocusScorer) -> None:
+    rig = Rig(tmp_path, model)
+    # A tile no move can fix: wherever z goes, the field stays 6 um out (a tilted coverslip
+    # edge, a bubble).
+    rig.scope.best_focus_um = lambda row, col: rig.scope.get_z() - 6.0  # type: ignore[method-assign]
+    rig.scope.set_z(0.5)
+    decision = rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0))
+    events = rig.tile_events(0)
+    assert decision.action == "alarm" and events[0]["action"] == "refocus"
+    assert rig.scope.get_z() == 0.5  # moved while trying, then put back
+    rig.close()
