@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from focusqc.config.settings import Safety
+    from focusqc.drivers.scanner import ScannerClient
 
     #: (header, image) -> verdict, as ``TileJudge.verdict`` gives it.
     Judge = Callable[[dict[str, Any], NDArray[np.generic]], dict[str, Any]]
@@ -137,6 +138,25 @@ class PycroQC:
                     return True
             time.sleep(0.05)
         return False
+
+
+def remote_judge(client: ScannerClient) -> Judge:
+    """A ``Judge`` that asks a remote ``focusqc serve`` (the GPU box) instead of a local model.
+
+    This is the thin agent for the microscope PC: pycromanager and this module, numpy and pyzmq;
+    no onnxruntime. ``PycroQC(remote_judge(client), ...)`` is the whole agent.
+    """
+
+    def judge(header: dict[str, Any], image: NDArray[np.generic]) -> dict[str, Any]:
+        return client.submit(
+            str(header["tile_id"]),
+            image,
+            pixel_size_um=header.get("pixel_size_um"),
+            stage_um=(header.get("x_um", 0.0), header.get("y_um", 0.0), header.get("z_um", 0.0)),
+            attempt=int(header.get("attempt", 0)),
+        )
+
+    return judge
 
 
 def start_python_backend() -> None:

@@ -140,3 +140,55 @@ def test_a_stage_rectangle_becomes_a_snake_of_tiles() -> None:
     ]
     with pytest.raises(ValueError, match="overlap"):
         stage_rectangle((0, 0), (1, 1), field_um=10, overlap=1.0)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_the_thin_agent_asks_a_remote_scanner_hook(
+    backend: None, tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray]
+) -> None:
+    """The microscope PC runs pycromanager + the agent; the GPU box runs ``focusqc serve``."""
+    from pycromanager import Acquisition
+
+    from focusqc.drivers.pycro import PycroQC, remote_judge
+    from focusqc.drivers.scanner import ScannerClient
+    from focusqc.service.serve import ScannerHook
+
+    settings = Settings(
+        endpoints=Endpoints(
+            publish="tcp://127.0.0.1:*", snapshot="tcp://127.0.0.1:*", scanner="tcp://127.0.0.1:*"
+        )
+    )
+    bus = EventBus("gpu-box", settings.endpoints, tmp_path / "j.sqlite")
+    scorer = DeadlineScorer(
+        FocusScorer(provider="cpu"), 10_000, na=0.75, wavelength_um=0.461, n_immersion=1.0
+    )
+    hook = ScannerHook(settings, scorer, bus)
+    hook.start()
+    client = ScannerClient(hook.endpoint, timeout_s=30)
+    agent = PycroQC(remote_judge(client), settings.safety, pixel_size_um=0.65)
+
+    def process(image: np.ndarray, metadata: dict[str, Any], queue: Any) -> Any:
+        pixels = nuclei_tile(float(metadata["ZPosition_um_Intended"]) - FOCUS_UM)
+        return agent.image_process(pixels, metadata, queue)
+
+    try:
+        acq = Acquisition(
+            directory=str(tmp_path), name="agent", image_process_fn=process, show_display=False
+        )
+        acq.acquire(
+            agent.plan([{"axes": {"position": 0}, "z": 0.0}, {"axes": {"position": 1}, "z": 6.0}])
+        )
+        assert agent.wait_until_done(120)
+        acq.mark_finished()
+        acq.await_completion()
+        dataset = acq.get_dataset()
+        verdicts = [dataset.read_metadata(position=p)["focusqc"] for p in range(2)]
+        dataset.close()
+    finally:
+        client.close()
+        hook.close()
+        bus.close()
+    assert [v["action"] for v in verdicts] == ["in_focus", "in_focus"]
+    assert verdicts[0]["attempt"] == 0 and verdicts[1]["attempt"] >= 1
+    assert hook.served == 2 + agent.reacquired  # every frame was judged on the GPU box
