@@ -11,8 +11,14 @@ DOCKER = Path(__file__).resolve().parents[3] / "docker"
 
 def test_the_dockerfile_runs_as_a_user_with_a_health_check_and_a_journal_volume() -> None:
     text = (DOCKER / "Dockerfile").read_text()
-    for needed in ("AS cpu", "AS gpu", "USER focusqc", "VOLUME /var/lib/focusqc",
-                   'CMD ["focusqc", "health"', "--no-index --find-links"):
+    for needed in (
+        "AS cpu",
+        "AS gpu",
+        "USER focusqc",
+        "VOLUME /var/lib/focusqc",
+        'CMD ["focusqc", "health"',
+        "--no-index --find-links",
+    ):
         assert needed in text, needed
     # The GPU stages come after the CPU target, so `--target cpu` never needs GPU wheels.
     assert text.index("AS cpu") < text.index("AS build-gpu")
