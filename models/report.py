@@ -10,7 +10,8 @@ import numpy as np
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from focusqc.models.evaluate import Evaluation, Scored
+    from focusqc.models.evaluate import Scored
+    from focusqc.models.evaluation import Evaluation
 
 CLASSICAL_NAMES = (
     "normalized variance",
@@ -208,7 +209,8 @@ def certainty_plot(scored: Scored, gate: float, path: Path) -> None:
 
 def write(evaluation: Evaluation, out_dir: Path, command: str) -> Path:
     """Write ``evaluation.md`` and its plots into ``out_dir``; returns the Markdown path."""
-    from focusqc.models.evaluate import SETS, TARGET_SET, targets
+    from focusqc.models.evaluate import SETS, TARGET_SET
+    from focusqc.models.evaluation import targets
 
     out_dir.mkdir(parents=True, exist_ok=True)
     scatter_plot(evaluation.scored, evaluation.threshold_dof, out_dir / "eval_scatter.png")

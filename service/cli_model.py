@@ -172,7 +172,7 @@ def evaluate(
             f"evaluation plots need the train extra: pip install -e '.[train]' ({exc})"
         ) from exc
     from focusqc.models import evaluate as ev
-    from focusqc.models import report
+    from focusqc.models import evaluation, report
     from focusqc.models.scorer import FocusScorer, ModelError
     from focusqc.models.sim.corruptions import CORRUPTIONS
     from focusqc.service.progress import meter
@@ -189,7 +189,7 @@ def evaluate(
         }
         n_robust = len(CORRUPTIONS) * len(ev.SEVERITIES)
         tasks["robustness"] = bar.add("robustness conditions", total=n_robust)
-        result = ev.run(
+        result = evaluation.run(
             scorer,
             fraction=fraction,
             workers=workers or os.cpu_count() or 1,
@@ -198,6 +198,6 @@ def evaluate(
         )
     command = "focusqc evaluate " + " ".join(sys.argv[2:])
     path = report.write(result, out_dir, command)
-    for what, got, ok in ev.targets(result):
+    for what, got, ok in evaluation.targets(result):
         typer.echo(f"{'met ' if ok else 'MISS'}  {what}: {got}")
     typer.echo(f"wrote {path} in {result.seconds:.0f} s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,5 +51,36 @@ def nuclei_tile() -> Callable[[float], np.ndarray]:
             background_photons=40.0,
         )
         return np.asarray(render(spec).image)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tile_qc() -> Callable[[int], Any]:
+    """A valid tiles-stream payload for tile ``i`` of a 3-column grid, in focus."""
+    from focusqc.config.events import TileQC
+
+    def make(i: int) -> TileQC:
+        return TileQC(
+            tile=i,
+            row=i // 3,
+            col=i % 3,
+            attempt=0,
+            x_um=100.0 * i,
+            y_um=0.0,
+            z_um=0.1 * i,
+            defocus_um=0.3,
+            defocus_dof=0.4,
+            certainty=0.8,
+            side_above_prob=0.5,
+            action="in_focus",
+            reason="ok",
+            z_move_um=None,
+            strategy=None,
+            latency_ms=4.0,
+            deadline_missed=False,
+            model_version="test",
+            provider="CPUExecutionProvider",
+        )
 
     return make

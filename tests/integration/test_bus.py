@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import event_model
@@ -20,30 +21,6 @@ from focusqc.service.stream import StreamError, Subscriber, decode, snapshot
 RANDOM = Endpoints(publish="tcp://127.0.0.1:*", snapshot="tcp://127.0.0.1:*", heartbeat_s=0.1)
 
 
-def tile_qc(i: int) -> TileQC:
-    return TileQC(
-        tile=i,
-        row=i // 4,
-        col=i % 4,
-        attempt=0,
-        x_um=100.0 * i,
-        y_um=0.0,
-        z_um=1.5,
-        defocus_um=0.3,
-        defocus_dof=0.4,
-        certainty=0.8,
-        side_above_prob=0.5,
-        action="in_focus",
-        reason="ok",
-        z_move_um=None,
-        strategy=None,
-        latency_ms=4.0,
-        deadline_missed=False,
-        model_version="test",
-        provider="CPUExecutionProvider",
-    )
-
-
 @pytest.fixture
 def bus(tmp_path: Path):  # type: ignore[no-untyped-def]
     b = EventBus("scope-a", RANDOM, tmp_path / "journal.sqlite")
@@ -51,7 +28,9 @@ def bus(tmp_path: Path):  # type: ignore[no-untyped-def]
     b.close()
 
 
-def test_a_run_is_published_journaled_and_valid_bluesky(bus: EventBus) -> None:
+def test_a_run_is_published_journaled_and_valid_bluesky(
+    bus: EventBus, tile_qc: Callable[[int], TileQC]
+) -> None:
     sub = Subscriber(bus.publish_endpoint)
     sub.until("heartbeat", 5.0)  # connected: the slow-joiner gap is over
     run = RunDocuments(bus, (2, 4), {"sample": "test"})
@@ -77,7 +56,9 @@ def test_a_run_is_published_journaled_and_valid_bluesky(bus: EventBus) -> None:
     sub.close()
 
 
-def test_a_late_joiner_gets_the_run_so_far_then_the_live_stream(bus: EventBus) -> None:
+def test_a_late_joiner_gets_the_run_so_far_then_the_live_stream(
+    bus: EventBus, tile_qc: Callable[[int], TileQC]
+) -> None:
     run = RunDocuments(bus, (2, 4), {})
     for i in range(5):
         run.tile(tile_qc(i))

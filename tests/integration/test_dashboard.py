@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,30 +34,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def tile_qc(i: int) -> TileQC:
-    return TileQC(
-        tile=i,
-        row=i // 3,
-        col=i % 3,
-        attempt=0,
-        x_um=0.0,
-        y_um=0.0,
-        z_um=0.1 * i,
-        defocus_um=0.3,
-        defocus_dof=0.4,
-        certainty=0.8,
-        side_above_prob=0.5,
-        action="in_focus",
-        reason="ok",
-        z_move_um=None,
-        strategy=None,
-        latency_ms=4.0,
-        deadline_missed=False,
-        model_version="t",
-        provider="CPUExecutionProvider",
-    )
 
 
 @pytest.fixture
@@ -96,7 +72,9 @@ async def read_docs(port: int, until_tiles: int, limit_s: float = 10) -> list[di
     return docs
 
 
-def test_a_page_that_reconnects_gets_the_same_picture(served: tuple[EventBus, int]) -> None:
+def test_a_page_that_reconnects_gets_the_same_picture(
+    served: tuple[EventBus, int], tile_qc: Callable[[int], TileQC]
+) -> None:
     bus, port = served
     run = RunDocuments(bus, (2, 3), {})
     for i in range(3):
@@ -112,7 +90,9 @@ def test_a_page_that_reconnects_gets_the_same_picture(served: tuple[EventBus, in
     assert any("thumbnail" in d for d in again)
 
 
-def test_several_microscopes_share_one_page(tmp_path: Path) -> None:
+def test_several_microscopes_share_one_page(
+    tmp_path: Path, tile_qc: Callable[[int], TileQC]
+) -> None:
     ends = Endpoints(publish="tcp://127.0.0.1:*", snapshot="tcp://127.0.0.1:*", heartbeat_s=0.1)
     buses = [EventBus(name, ends, tmp_path / f"{name}.sqlite") for name in ("left", "right")]
     port = free_port()

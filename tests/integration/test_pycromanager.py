@@ -25,6 +25,17 @@ from focusqc.service.pycro_run import run_acquisition
 FOCUS_UM = 0.0
 
 
+def simulated_camera(
+    nuclei_tile: Callable[[float], np.ndarray],
+) -> Callable[[np.ndarray, dict[str, Any]], np.ndarray]:
+    """Frames rendered at the z the engine really moved to (the demo camera does not blur)."""
+
+    def camera(image: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
+        return nuclei_tile(float(metadata["ZPosition_um_Intended"]) - FOCUS_UM)
+
+    return camera
+
+
 @pytest.fixture(scope="module")
 def backend() -> None:
     start_python_backend()
@@ -36,8 +47,7 @@ def backend() -> None:
 def test_an_out_of_focus_tile_is_caught_refocused_and_reacquired(
     backend: None, tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray]
 ) -> None:
-    def camera(image: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
-        return nuclei_tile(float(metadata["ZPosition_um_Intended"]) - FOCUS_UM)
+    camera = simulated_camera(nuclei_tile)
 
     settings = Settings(
         endpoints=Endpoints(publish="inproc://pm-pub", snapshot="inproc://pm-snap"),
@@ -86,8 +96,7 @@ def test_positions_time_points_channels_and_z_stacks_all_pass_through(
 ) -> None:
     from pycromanager import multi_d_acquisition_events
 
-    def camera(image: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
-        return nuclei_tile(float(metadata["ZPosition_um_Intended"]) - FOCUS_UM)
+    camera = simulated_camera(nuclei_tile)
 
     events = multi_d_acquisition_events(
         xy_positions=[[0, 0], [200, 0]],
@@ -167,10 +176,10 @@ def test_the_thin_agent_asks_a_remote_scanner_hook(
     hook.start()
     client = ScannerClient(hook.endpoint, timeout_s=30)
     agent = PycroQC(remote_judge(client), settings.safety, pixel_size_um=0.65)
+    camera = simulated_camera(nuclei_tile)
 
     def process(image: np.ndarray, metadata: dict[str, Any], queue: Any) -> Any:
-        pixels = nuclei_tile(float(metadata["ZPosition_um_Intended"]) - FOCUS_UM)
-        return agent.image_process(pixels, metadata, queue)
+        return agent.image_process(camera(image, metadata), metadata, queue)
 
     try:
         acq = Acquisition(
