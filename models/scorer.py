@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -62,6 +63,27 @@ def choose_providers(requested: Provider, available: list[str]) -> list[str]:
     return [*chosen, "CPUExecutionProvider"]
 
 
+def runtime_conflict(installed: set[str]) -> str | None:
+    """A warning when both onnxruntime distributions are installed, else None.
+
+    They share one import name and break each other.
+    """
+    both = {"onnxruntime", "onnxruntime-gpu"}
+    if both <= {name.lower() for name in installed}:
+        return (
+            "both onnxruntime and onnxruntime-gpu are installed; they share one import name and "
+            "break each other: pip uninstall the one you do not want, then reinstall the other"
+        )
+    return None
+
+
+def installed_distributions() -> set[str]:
+    """Names of the installed Python distributions."""
+    from importlib import metadata
+
+    return {d.metadata["Name"] for d in metadata.distributions() if d.metadata["Name"]}
+
+
 class FocusScorer:
     """Load the focus model once; score tiles of any size, mono or RGB."""
 
@@ -76,6 +98,8 @@ class FocusScorer:
     ) -> None:
         import onnxruntime as ort
 
+        if conflict := runtime_conflict(installed_distributions()):
+            warnings.warn(conflict, RuntimeWarning, stacklevel=2)
         path = Path(model_path) if model_path else SHIPPED_MODEL
         if not path.is_file():
             raise ModelError(

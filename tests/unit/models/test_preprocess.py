@@ -86,3 +86,12 @@ def test_large_tiles_are_normalised_from_a_subsample_like_the_whole() -> None:
     f = big.astype(np.float64)
     lo, hi = np.percentile(f, [1.0, 99.9])
     assert abs(float(sub.lo) - lo) <= 2 and abs(sub.scale - (hi - lo)) / (hi - lo) < 0.02
+
+
+def test_both_onnxruntime_distributions_installed_are_named_with_the_fix() -> None:
+    from focusqc.models.scorer import installed_distributions, runtime_conflict
+
+    message = runtime_conflict({"numpy", "onnxruntime", "onnxruntime-gpu"})
+    assert message is not None and "pip uninstall" in message
+    assert runtime_conflict({"numpy", "onnxruntime"}) is None
+    assert "numpy" in installed_distributions()
