@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from focusqc.config.settings import Settings
+    from focusqc.service.bus import EventBus
     from focusqc.service.deadline import DeadlineScorer
     from focusqc.service.pipeline import Tally
 
@@ -54,6 +55,30 @@ def make_scorer(settings: Settings, deadline_ms: float | None = None) -> Deadlin
         n_immersion=o.n_immersion,
         budget=rt.patch_budget,
     )
+
+
+def make_bus(settings: Settings, scorer: DeadlineScorer) -> EventBus:
+    """The journaled event bus on the configured endpoints, or a clear exit when they are taken.
+
+    Its heartbeats carry the model and the provider actually in use.
+    """
+    import zmq
+
+    from focusqc.service.bus import EventBus
+
+    try:
+        bus = EventBus(
+            settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync
+        )
+    except zmq.ZMQError as exc:
+        typer.echo(
+            f"error: cannot bind {settings.endpoints.publish} / {settings.endpoints.snapshot}: "
+            f"{exc}. Is another focusqc running? Set [endpoints] in the config.",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
+    bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
+    return bus
 
 
 def summary(console: Console, tallies: list[tuple[str, Tally]]) -> None:
@@ -105,12 +130,10 @@ def run(
     forever: Annotated[bool, typer.Option(help="Scan again and again (a soak).")] = False,
 ) -> None:
     """Scan a simulated slide with QC: score, refocus, re-acquire, publish and journal."""
-    import zmq
     from rich.console import Console
 
     from focusqc.drivers.simulated import SimulatedScope
     from focusqc.models.sim.optics import Optics
-    from focusqc.service.bus import EventBus
     from focusqc.service.progress import meter
     from focusqc.service.scan import scan
 
@@ -137,18 +160,7 @@ def run(
         condenser_na=0.6 * o.na if brightfield else 0.0,
     )
     scope = SimulatedScope(settings.slide, optics)
-    try:
-        bus = EventBus(
-            settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync
-        )
-        bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
-    except zmq.ZMQError as exc:
-        typer.echo(
-            f"error: cannot bind {settings.endpoints.publish} / {settings.endpoints.snapshot}: "
-            f"{exc}. Is another focusqc running? Set [endpoints] in the config.",
-            err=True,
-        )
-        raise typer.Exit(2) from exc
+    bus = make_bus(settings, scorer)
     console.print(
         f"focusqc '{settings.name}': model {model.version} on {model.provider}; "
         f"events {bus.publish_endpoint}, snapshot {bus.snapshot_endpoint}; "

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from focusqc.service.cli_daemon import ConfigFile, load_settings, make_scorer
+from focusqc.service.cli_daemon import ConfigFile, load_settings, make_bus, make_scorer
 
 
 def serve(
@@ -27,7 +27,6 @@ def serve(
     import zmq.auth
     from rich.console import Console
 
-    from focusqc.service.bus import EventBus
     from focusqc.service.serve import ScannerHook
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -47,15 +46,15 @@ def serve(
             raise typer.Exit(2)
     scorer = make_scorer(settings)
     model = scorer.scorer
+    bus = make_bus(settings, scorer)
     try:
-        bus = EventBus(
-            settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync
-        )
-        bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
         hook = ScannerHook(settings, scorer, bus, secret)
     except zmq.ZMQError as exc:
+        bus.close()
         typer.echo(
-            f"error: cannot bind the endpoints ({exc}): is another focusqc running?", err=True
+            f"error: cannot bind {settings.endpoints.scanner} ({exc}): is another focusqc "
+            "running? Set endpoints.scanner in the config.",
+            err=True,
         )
         raise typer.Exit(2) from exc
     Console(stderr=True).print(
@@ -90,7 +89,6 @@ def watch(
 
     from rich.console import Console
 
-    from focusqc.service.bus import EventBus
     from focusqc.service.run_docs import RunDocuments
     from focusqc.service.serve import TileJudge
     from focusqc.service.watch import VERDICTS, FolderWatch
@@ -108,8 +106,7 @@ def watch(
         )
         raise typer.Exit(2)
     scorer = make_scorer(settings, deadline_ms=60_000)  # files wait; nothing is blocked
-    bus = EventBus(settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync)
-    bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
+    bus = make_bus(settings, scorer)
     run = RunDocuments(bus, None, {"mode": "folder watch", "folder": str(folder)})
     watcher = FolderWatch(folder, TileJudge(settings, scorer, run), float(pixel))
     console = Console(stderr=True)
@@ -155,8 +152,6 @@ def mda(
         raise typer.BadParameter(f"needs the micromanager extra ({exc})") from exc
     from rich.console import Console
 
-    from focusqc.service.bus import EventBus
-
     settings = load_settings(config)
     try:
         plan = useq.MDASequence.from_file(sequence)
@@ -171,8 +166,7 @@ def mda(
         core = CMMCorePlus()
         core.loadSystemConfiguration(str(mm_config))
     scorer = make_scorer(settings)
-    bus = EventBus(settings.name, settings.endpoints, settings.journal.path, settings.journal.fsync)
-    bus.provider, bus.model_version = scorer.scorer.provider, scorer.scorer.version
+    bus = make_bus(settings, scorer)
     console = Console(stderr=True)
     console.print(
         f"MDA {sequence.name}: {len(list(plan))} events; events {bus.publish_endpoint}",

@@ -36,6 +36,13 @@ def simulated_camera(
     return camera
 
 
+def scorer_20x() -> DeadlineScorer:
+    """The shipped model on the CPU, for the 20x/0.75 optics the simulated camera renders."""
+    return DeadlineScorer(
+        FocusScorer(provider="cpu"), 10_000, na=0.75, wavelength_um=0.461, n_immersion=1.0
+    )
+
+
 @pytest.fixture(scope="module")
 def backend() -> None:
     start_python_backend()
@@ -59,9 +66,7 @@ def test_an_out_of_focus_tile_is_caught_refocused_and_reacquired(
     ]
     bus = EventBus("pm", settings.endpoints, tmp_path / "j.sqlite")
     try:
-        scorer = DeadlineScorer(
-            FocusScorer(provider="cpu"), 10_000, na=0.75, wavelength_um=0.461, n_immersion=1.0
-        )
+        scorer = scorer_20x()
         qc, dataset = run_acquisition(
             settings,
             events,
@@ -110,9 +115,7 @@ def test_positions_time_points_channels_and_z_stacks_all_pass_through(
     settings = Settings(endpoints=Endpoints(publish="inproc://md-pub", snapshot="inproc://md-snap"))
     bus = EventBus("md", settings.endpoints, tmp_path / "j.sqlite")
     try:
-        scorer = DeadlineScorer(
-            FocusScorer(provider="cpu"), 10_000, na=0.75, wavelength_um=0.461, n_immersion=1.0
-        )
+        scorer = scorer_20x()
         qc, dataset = run_acquisition(
             settings,
             events,
@@ -169,9 +172,7 @@ def test_the_thin_agent_asks_a_remote_scanner_hook(
         )
     )
     bus = EventBus("gpu-box", settings.endpoints, tmp_path / "j.sqlite")
-    scorer = DeadlineScorer(
-        FocusScorer(provider="cpu"), 10_000, na=0.75, wavelength_um=0.461, n_immersion=1.0
-    )
+    scorer = scorer_20x()
     hook = ScannerHook(settings, scorer, bus)
     hook.start()
     client = ScannerClient(hook.endpoint, timeout_s=30)
