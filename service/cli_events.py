@@ -59,15 +59,19 @@ def tail(
     where = endpoint or load_settings(config).endpoints.publish
     sub = Subscriber(where)
     seen = 0
+    # The timeout counts what is shown: hidden heartbeats do not keep a quiet stream alive.
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
         while count is None or seen < count:
-            msg = sub.recv(timeout_s)
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            msg = sub.recv(left)
             if msg is None:
                 typer.echo(f"nothing from {where} for {timeout_s} s", err=True)
                 raise typer.Exit(1)
             if msg.kind == "heartbeat" and not heartbeats:
                 continue
             seen += 1
+            deadline = None if timeout_s is None else time.monotonic() + timeout_s
             if as_json:
                 out = {"topic": msg.topic, "header": msg.header, "body": msg.body}
                 sys.stdout.write(json.dumps(out) + "\n")

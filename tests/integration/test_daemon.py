@@ -198,6 +198,45 @@ def test_tail_snapshot_and_replay_from_the_command_line(
     assert [m.seq for m in docs] == sorted(m.seq for m in docs)
 
 
+def test_tail_times_out_on_a_stream_of_nothing_but_heartbeats() -> None:
+    import threading
+
+    from focusqc.service.bus import frames
+
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.bind("tcp://127.0.0.1:*")
+    endpoint = pub.getsockopt_string(zmq.LAST_ENDPOINT)
+    stop = threading.Event()
+
+    def beat() -> None:
+        seq = 0
+        while not stop.wait(0.2):
+            header = {"scope": "quiet", "kind": "heartbeat", "seq": seq}
+            pub.send_multipart(frames(header, {"last_seq": seq}, None))
+            seq += 1
+
+    beating = threading.Thread(target=beat)
+    beating.start()
+    try:
+        started = time.monotonic()
+        cmd = [sys.executable, "-m", "focusqc.service", "tail", "--endpoint", endpoint]
+        tail = subprocess.run(
+            [*cmd, "--timeout-s", "1.5"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        stop.set()
+        beating.join()
+        pub.close(linger=0)
+    # Hidden heartbeats every 0.2 s must not keep a stream with no events alive.
+    assert tail.returncode == 1, tail.stderr
+    assert f"nothing from {endpoint} for 1.5 s" in tail.stderr
+    assert time.monotonic() - started < 30
+
+
 def test_a_wrong_config_stops_the_daemon_before_it_starts(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[policy]\ncertainty_gate = 3\n")
