@@ -8,7 +8,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -54,13 +54,49 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def choose_providers(requested: Provider, available: list[str]) -> list[str]:
-    """Execution providers to ask for, best first, always ending with the CPU."""
+def tensorrt_installed() -> bool:
+    """Whether TensorRT's library can be found (onnxruntime-gpu lists its provider either way)."""
+    import ctypes.util
+    import importlib.util
+
+    return bool(ctypes.util.find_library("nvinfer") or importlib.util.find_spec("tensorrt_libs"))
+
+
+def choose_providers(
+    requested: Provider, available: list[str], tensorrt: bool | None = None
+) -> list[str]:
+    """Execution providers to ask for, best first, always ending with the CPU.
+
+    ``auto`` tries TensorRT only where its library is installed (``tensorrt``: None looks), so a
+    CUDA-only install does not log a failed TensorRT attempt at every start.
+    """
     if requested == "cpu":
         return ["CPUExecutionProvider"]
-    wanted = ["tensorrt", "cuda"] if requested in ("auto", "tensorrt") else ["cuda"]
+    if requested == "auto" and tensorrt is None:
+        tensorrt = tensorrt_installed()
+    wanted = (
+        ["tensorrt", "cuda"]
+        if requested == "tensorrt" or (requested == "auto" and tensorrt)
+        else ["cuda"]
+    )
     chosen = [_PROVIDER_NAMES[p] for p in wanted if _PROVIDER_NAMES[p] in available]
     return [*chosen, "CPUExecutionProvider"]
+
+
+def preload_gpu_libraries(ort: Any, providers: list[str]) -> None:
+    """Load the CUDA and cuDNN libraries before a GPU session is made.
+
+    onnxruntime-gpu's CUDA provider does not find the libraries of the nvidia-* wheels by itself
+    (they sit in site-packages, not on the loader's path), so without this a GPU host with
+    ``onnxruntime-gpu[cuda,cudnn]`` silently falls back to the CPU. A failure is a warning: the
+    session then reports the provider it got, and a config that requires a GPU refuses it.
+    """
+    if providers[0] == "CPUExecutionProvider" or not hasattr(ort, "preload_dlls"):
+        return
+    try:
+        ort.preload_dlls(cuda=True, cudnn=True, msvc=False)
+    except Exception as exc:  # a broken CUDA install must not stop a CPU fallback
+        warnings.warn(f"could not preload the CUDA libraries: {exc}", RuntimeWarning, stacklevel=2)
 
 
 def runtime_conflict(installed: set[str]) -> str | None:
@@ -98,6 +134,8 @@ class FocusScorer:
     ) -> None:
         import onnxruntime as ort
 
+        from focusqc.models.postprocess import bin_bounds
+
         if conflict := runtime_conflict(installed_distributions()):
             warnings.warn(conflict, RuntimeWarning, stacklevel=2)
         path = Path(model_path) if model_path else SHIPPED_MODEL
@@ -118,12 +156,10 @@ class FocusScorer:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
         options.log_severity_level = 3
+        providers = choose_providers(provider, ort.get_available_providers())
+        preload_gpu_libraries(ort, providers)
         try:
-            self.session = ort.InferenceSession(
-                str(path),
-                options,
-                providers=choose_providers(provider, ort.get_available_providers()),
-            )
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
             raise ModelError(f"onnxruntime cannot load {path}: {exc}") from exc
         self.provider = self.session.get_providers()[0]
@@ -135,6 +171,8 @@ class FocusScorer:
         self.meta = self._read_metadata(path)
         self.patch_px = int(self.meta["focusqc.patch_px"])
         self.bin_centres = np.asarray(json.loads(self.meta["focusqc.bin_centres_dof"]), np.float32)
+        edges = np.asarray(json.loads(self.meta["focusqc.bin_edges_dof"]), np.float32)
+        self.bin_bounds = bin_bounds(edges, self.bin_centres)
         self._check_signature(path)
 
     def _read_metadata(self, path: Path) -> dict[str, str]:
@@ -189,7 +227,7 @@ class FocusScorer:
             probs,
             side,
             blank,
-            self.bin_centres,
+            self.bin_bounds,
             patches,
             na=na,
             wavelength_um=wavelength_um,
