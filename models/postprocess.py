@@ -1,7 +1,6 @@
 """From per-patch network outputs to a tile verdict: pure numpy.
 
-Per patch: the median |defocus| of the bin distribution (the estimate with the least expected
-absolute error; each bin's probability spread evenly across it), and a certainty
+Per patch: the expected |defocus| under the bin distribution, and a certainty
 ``(1 - normalised entropy) * (1 - P(no structure))`` so blank patches say "I don't know".
 Per tile: the distributions of the patches with structure averaged with their certainties as
 weights, so a sparse field is judged by the patches that have something to focus on.
@@ -38,34 +37,11 @@ def entropy_certainty(probs: F32) -> F32:
     return np.asarray(1.0 - h, np.float32)
 
 
-def bin_bounds(lower_edges_dof: F32, centres_dof: F32) -> F32:
-    """The K + 1 bounds of K bins from their lower edges.
-
-    The open last bin ends as far above its centre as it starts below it.
-    """
-    top = 2 * centres_dof[-1] - lower_edges_dof[-1]
-    return np.asarray(np.append(lower_edges_dof, top), np.float32)
-
-
-def distribution_median(probs: F32, bounds_dof: F32) -> F32:
-    """Median of each row of bin probabilities, uniform within each bin."""
-    p = np.atleast_2d(probs).astype(np.float64)
-    cdf = np.cumsum(p, axis=-1)
-    half = 0.5 * cdf[:, -1:]
-    k = np.minimum((cdf < half).sum(axis=-1), p.shape[-1] - 1)
-    rows = np.arange(len(p))
-    below = cdf[rows, k] - p[rows, k]
-    frac = np.clip((half[:, 0] - below) / np.maximum(p[rows, k], 1e-12), 0.0, 1.0)
-    lo, hi = bounds_dof[k], bounds_dof[k + 1]
-    out = lo + frac * (hi - lo)
-    return np.asarray(out.reshape(np.shape(probs)[:-1]), np.float32)
-
-
 def aggregate(
     probs: F32,
     side: F32,
     blank: F32,
-    bounds_dof: F32,
+    centres_dof: F32,
     patches: Patches,
     *,
     na: float,
@@ -81,7 +57,7 @@ def aggregate(
     weights = certainty * has_structure if has_structure.any() else certainty
     weights = weights + 1e-6
     tile_probs = (probs * weights[:, None]).sum(0) / weights.sum()
-    tile_dof = float(distribution_median(tile_probs, bounds_dof))
+    tile_dof = float(tile_probs @ centres_dof)
     tile_certainty = float(entropy_certainty(tile_probs[None])[0] * (1.0 - blank.min()))
     side_weights = weights * np.abs(2 * side - 1)
     side_prob = (
@@ -96,7 +72,7 @@ def aggregate(
         side_above_prob=side_prob,
         certainty=tile_certainty,
         blank_prob=float(blank.min()),
-        patch_defocus_um=np.asarray(distribution_median(probs, bounds_dof) * dof_um, np.float32),
+        patch_defocus_um=np.asarray(probs @ centres_dof * dof_um, np.float32),
         patch_certainty=np.asarray(certainty, np.float32),
         patch_blank_prob=np.asarray(blank, np.float32),
         patch_centres_px=patches.centres_px,

@@ -134,8 +134,6 @@ class FocusScorer:
     ) -> None:
         import onnxruntime as ort
 
-        from focusqc.models.postprocess import bin_bounds
-
         if conflict := runtime_conflict(installed_distributions()):
             warnings.warn(conflict, RuntimeWarning, stacklevel=2)
         path = Path(model_path) if model_path else SHIPPED_MODEL
@@ -171,8 +169,6 @@ class FocusScorer:
         self.meta = self._read_metadata(path)
         self.patch_px = int(self.meta["focusqc.patch_px"])
         self.bin_centres = np.asarray(json.loads(self.meta["focusqc.bin_centres_dof"]), np.float32)
-        edges = np.asarray(json.loads(self.meta["focusqc.bin_edges_dof"]), np.float32)
-        self.bin_bounds = bin_bounds(edges, self.bin_centres)
         self._check_signature(path)
 
     def _read_metadata(self, path: Path) -> dict[str, str]:
@@ -227,7 +223,7 @@ class FocusScorer:
             probs,
             side,
             blank,
-            self.bin_bounds,
+            self.bin_centres,
             patches,
             na=na,
             wavelength_um=wavelength_um,
