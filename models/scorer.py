@@ -73,7 +73,8 @@ def choose_providers(
     if requested == "cpu":
         return ["CPUExecutionProvider"]
     if requested == "auto" and tensorrt is None:
-        tensorrt = tensorrt_installed()
+        # Looking spawns ldconfig: only where onnxruntime was built with TensorRT at all.
+        tensorrt = _PROVIDER_NAMES["tensorrt"] in available and tensorrt_installed()
     wanted = (
         ["tensorrt", "cuda"]
         if requested == "tensorrt" or (requested == "auto" and tensorrt)
