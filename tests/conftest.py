@@ -1,15 +1,50 @@
-"""Shared fixtures: the real microscope images beside the clone, when they are there."""
+"""Shared fixtures: the real microscope images beside the clone, the command line, test tiles."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+class FocusqcCli(Protocol):
+    """Runs ``focusqc ARGS`` in a fresh interpreter, as a user would; see ``focusqc_cli``."""
+
+    def __call__(
+        self, *args: str, timeout: float = 60, columns: int | None = None
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+def run_focusqc(
+    *args: str, timeout: float = 60, columns: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``focusqc ARGS`` with its output captured as text; its exit status is for the test to read.
+
+    ``columns`` sets the terminal width that rich lays tables and errors out in.
+    """
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run(
+        [sys.executable, "-m", "focusqc.service", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="session")
+def focusqc_cli() -> FocusqcCli:
+    """The command line, run as a separate process (see ``run_focusqc``)."""
+    return run_focusqc
 
 
 @pytest.fixture(scope="session")

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
 
+if TYPE_CHECKING:
+    from conftest import FocusqcCli
+
 pytest.importorskip("matplotlib", reason="the plot needs the train extra")
 
 
-def test_bench_refocus_reports_each_strategy_and_draws_a_plot(tmp_path: Path) -> None:
+def test_bench_refocus_reports_each_strategy_and_draws_a_plot(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
     png = tmp_path / "refocus.png"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "focusqc.service",
-            "bench",
-            "refocus",
-            "--trials",
-            "3",
-            "--plot",
-            str(png),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
+    run = focusqc_cli(
+        "bench", "refocus", "--trials", "3", "--plot", str(png), timeout=300, columns=200
     )
     assert run.returncode == 0, run.stderr
     for strategy in ("model", "sweep", "hardware"):
@@ -40,13 +28,6 @@ def test_bench_refocus_reports_each_strategy_and_draws_a_plot(tmp_path: Path) ->
         assert picture.size[0] > 300
 
 
-def test_bench_refocus_refuses_an_unknown_strategy() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "focusqc.service", "bench", "refocus", "--strategies", "magic"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+def test_bench_refocus_refuses_an_unknown_strategy(focusqc_cli: FocusqcCli) -> None:
+    run = focusqc_cli("bench", "refocus", "--strategies", "magic", columns=200)
     assert run.returncode == 2 and "unknown strategies" in run.stderr

@@ -10,12 +10,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import zmq
 
 from focusqc.service.journal import Journal
 from focusqc.service.stream import Message, Subscriber, snapshot
+
+if TYPE_CHECKING:
+    from conftest import FocusqcCli
 
 CONFIG = """
 name = "it-scope"
@@ -136,26 +140,11 @@ def test_killing_the_daemon_mid_run_loses_no_journaled_event(
 
 
 def test_tail_snapshot_and_replay_from_the_command_line(
-    tmp_path: Path, subscribe: Callable[[str], Subscriber]
+    tmp_path: Path, subscribe: Callable[[str], Subscriber], focusqc_cli: FocusqcCli
 ) -> None:
     daemon = Daemon(tmp_path, "--forever")
-    tail = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "focusqc.service",
-            "tail",
-            "--endpoint",
-            daemon.publish,
-            "--count",
-            "4",
-            "--timeout-s",
-            "60",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    tail = focusqc_cli(
+        "tail", "--endpoint", daemon.publish, "--count", "4", "--timeout-s", "60", timeout=120
     )
     assert tail.returncode == 0, tail.stderr
     lines = tail.stdout.splitlines()
@@ -198,7 +187,7 @@ def test_tail_snapshot_and_replay_from_the_command_line(
     assert [m.seq for m in docs] == sorted(m.seq for m in docs)
 
 
-def test_tail_times_out_on_a_stream_of_nothing_but_heartbeats() -> None:
+def test_tail_times_out_on_a_stream_of_nothing_but_heartbeats(focusqc_cli: FocusqcCli) -> None:
     import threading
 
     from focusqc.service.bus import frames
@@ -219,14 +208,7 @@ def test_tail_times_out_on_a_stream_of_nothing_but_heartbeats() -> None:
     beating.start()
     try:
         started = time.monotonic()
-        cmd = [sys.executable, "-m", "focusqc.service", "tail", "--endpoint", endpoint]
-        tail = subprocess.run(
-            [*cmd, "--timeout-s", "1.5"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        tail = focusqc_cli("tail", "--endpoint", endpoint, "--timeout-s", "1.5")
     finally:
         stop.set()
         beating.join()
@@ -237,91 +219,41 @@ def test_tail_times_out_on_a_stream_of_nothing_but_heartbeats() -> None:
     assert time.monotonic() - started < 30
 
 
-def test_a_wrong_config_stops_the_daemon_before_it_starts(tmp_path: Path) -> None:
+def test_a_wrong_config_stops_the_daemon_before_it_starts(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[policy]\ncertainty_gate = 3\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "focusqc.service", "run", "--config", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = focusqc_cli("run", "--config", str(bad))
     assert run.returncode == 2
     assert "policy.certainty_gate" in run.stderr and "less than 1" in run.stderr
 
 
 @pytest.mark.parametrize("cmd", [["events", "list"], ["events", "replay", "abc"]])
-def test_event_commands_name_a_missing_journal(tmp_path: Path, cmd: list[str]) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "focusqc.service", *cmd, "--journal", str(tmp_path / "no.sqlite")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_event_commands_name_a_missing_journal(
+    tmp_path: Path, cmd: list[str], focusqc_cli: FocusqcCli
+) -> None:
+    run = focusqc_cli(*cmd, "--journal", str(tmp_path / "no.sqlite"))
     assert run.returncode == 2 and "no journal at" in run.stderr
 
 
 def test_health_passes_for_a_live_daemon_and_fails_for_a_dead_or_wrong_one(
     tmp_path: Path,
+    focusqc_cli: FocusqcCli,
 ) -> None:
     daemon = Daemon(tmp_path, "--forever")
     try:
-        ok = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "focusqc.service",
-                "health",
-                "--endpoint",
-                daemon.publish,
-                "--config",
-                str(tmp_path / "it.toml"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        ok = focusqc_cli(
+            "health", "--endpoint", daemon.publish, "--config", str(tmp_path / "it.toml")
         )
         assert ok.returncode == 0, ok.stderr
         assert "healthy: it-scope on CPUExecutionProvider" in ok.stdout
         gpu = tmp_path / "gpu.toml"
         gpu.write_text("name = 'it-scope'\n[runtime]\nrequire_gpu = true\n")
-        wrong = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "focusqc.service",
-                "health",
-                "--endpoint",
-                daemon.publish,
-                "--config",
-                str(gpu),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        wrong = focusqc_cli("health", "--endpoint", daemon.publish, "--config", str(gpu))
         assert wrong.returncode == 1 and "requires a GPU" in wrong.stderr
     finally:
         daemon.proc.send_signal(signal.SIGINT)
         daemon.finish()
-    dead = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "focusqc.service",
-            "health",
-            "--endpoint",
-            daemon.publish,
-            "--timeout-s",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    dead = focusqc_cli("health", "--endpoint", daemon.publish, "--timeout-s", "1")
     assert dead.returncode == 1 and "no heartbeat" in dead.stderr

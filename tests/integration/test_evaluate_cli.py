@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
+
+if TYPE_CHECKING:
+    from conftest import FocusqcCli
 
 pytest.importorskip("matplotlib", reason="the evaluation report needs the train extra")
 
 
 def test_evaluate_writes_a_report_with_targets_tables_and_plots(
-    tmp_path: Path, shared_data_if_present: Path | None
+    tmp_path: Path, shared_data_if_present: Path | None, focusqc_cli: FocusqcCli
 ) -> None:
     real = ["--real-data", str(shared_data_if_present)] if shared_data_if_present else []
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "focusqc.service",
-            "evaluate",
-            str(tmp_path),
-            "--fraction",
-            "0.01",
-            "--workers",
-            "2",
-            *real,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    run = focusqc_cli(
+        "evaluate", str(tmp_path), "--fraction", "0.01", "--workers", "2", *real, timeout=600
     )
     assert run.returncode == 0, run.stderr
     assert "wrote" in run.stdout and "20x in/out F1" in run.stdout
@@ -50,21 +36,10 @@ def test_evaluate_writes_a_report_with_targets_tables_and_plots(
             assert png.size[0] > 300
 
 
-def test_evaluate_refuses_a_missing_real_data_folder(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "focusqc.service",
-            "evaluate",
-            str(tmp_path),
-            "--real-data",
-            str(tmp_path / "nope"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "300"},
+def test_evaluate_refuses_a_missing_real_data_folder(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
+    run = focusqc_cli(
+        "evaluate", str(tmp_path), "--real-data", str(tmp_path / "nope"), timeout=120, columns=300
     )
     assert run.returncode == 2 and "does not exist" in run.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -21,6 +21,9 @@ pytest.importorskip("pymmcore_plus", reason="needs the micromanager extra")
 simulate = pytest.importorskip("pymmcore_plus.experimental.simulate")
 
 from focusqc.drivers.mmcore import DriverError, MMCoreScope, demo_core  # noqa: E402
+
+if TYPE_CHECKING:
+    from conftest import FocusqcCli
 
 # pymmcore-plus's sample blurs by 0.125 px per um of z at 1 um pixels: the geometric blur of an
 # NA 0.125 objective, so that is the optics the QC is configured with.
@@ -145,10 +148,9 @@ def test_an_mda_with_qc_refocuses_the_bad_position_and_keeps_the_correction(
     assert bad_again["attempt"] == 0  # the next time point keeps the position's correction
 
 
-def test_the_mda_command_runs_a_sequence_file_on_the_demo_devices(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_the_mda_command_runs_a_sequence_file_on_the_demo_devices(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
     sequence = tmp_path / "plan.yaml"
     sequence.write_text(
         "stage_positions:\n  - {x: 0, y: 0, z: 0}\n  - {x: 100, y: 0, z: 5}\n"
@@ -159,22 +161,10 @@ def test_the_mda_command_runs_a_sequence_file_on_the_demo_devices(tmp_path: Path
         "[endpoints]\npublish = 'tcp://127.0.0.1:*'\nsnapshot = 'tcp://127.0.0.1:*'\n"
         f"[journal]\npath = '{tmp_path / 'j.sqlite'}'\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "focusqc.service", "mda", str(sequence), "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    run = focusqc_cli("mda", str(sequence), "--config", str(config), timeout=300)
     assert run.returncode == 0, run.stderr
     assert "4 frames emitted" in run.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("stage_positions: 7\n")
-    refused = subprocess.run(
-        [sys.executable, "-m", "focusqc.service", "mda", str(bad), "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    refused = focusqc_cli("mda", str(bad), "--config", str(config), timeout=120)
     assert refused.returncode == 2 and "is not a useq MDASequence" in refused.stderr

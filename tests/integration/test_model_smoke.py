@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ import pytest
 from focusqc.models.scorer import FocusScorer, ModelError, file_sha256
 from focusqc.models.sim.draw import draw_spec
 from focusqc.models.sim.render import render
+
+if TYPE_CHECKING:
+    from conftest import FocusqcCli
 
 torch = pytest.importorskip("torch", reason="training needs the train extra")
 pytest.importorskip("onnx", reason="export needs the train extra")
@@ -76,11 +80,9 @@ def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
 
 
 def test_score_command_prints_json_draws_montage_and_reports_bad_files(
-    tiny_model: Path, tmp_path: Path
+    tiny_model: Path, tmp_path: Path, focusqc_cli: FocusqcCli
 ) -> None:
     import json
-    import subprocess
-    import sys
 
     import tifffile
     from PIL import Image
@@ -93,10 +95,7 @@ def test_score_command_prints_json_draws_montage_and_reports_bad_files(
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     o = tile.spec.optics
-    cmd = [
-        sys.executable,
-        "-m",
-        "focusqc.service",
+    args = [
         "score",
         str(good),
         str(rgb),
@@ -115,7 +114,7 @@ def test_score_command_prints_json_draws_montage_and_reports_bad_files(
         "--montage",
         str(tmp_path / "pics"),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    proc = focusqc_cli(*args, timeout=120)
     assert proc.returncode == 1  # one file could not be read
     assert "bad.png" in proc.stderr and "cannot read" in proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -126,25 +125,16 @@ def test_score_command_prints_json_draws_montage_and_reports_bad_files(
         tmp_path / "pics" / "slide.png"
     ).is_file()
 
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "focusqc.service",
-            "score",
-            str(good),
-            "--model",
-            str(tmp_path / "none.onnx"),
-            "--pixel-size-um",
-            "0.65",
-            "--na",
-            "0.75",
-            "--wavelength-nm",
-            "460",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    missing = focusqc_cli(
+        "score",
+        str(good),
+        "--model",
+        str(tmp_path / "none.onnx"),
+        "--pixel-size-um",
+        "0.65",
+        "--na",
+        "0.75",
+        "--wavelength-nm",
+        "460",
     )
     assert missing.returncode == 2 and "not found" in missing.stderr

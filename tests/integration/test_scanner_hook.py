@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -19,6 +20,9 @@ from focusqc.models.scorer import FocusScorer
 from focusqc.service.bus import EventBus
 from focusqc.service.deadline import DeadlineScorer
 from focusqc.service.serve import ScannerHook
+
+if TYPE_CHECKING:
+    from conftest import FocusqcCli
 
 SETTINGS = Settings(
     endpoints=Endpoints(
@@ -130,16 +134,12 @@ def test_the_client_module_needs_only_numpy_and_pyzmq() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_serve_refuses_remote_endpoints_without_curve(tmp_path: Path) -> None:
+def test_serve_refuses_remote_endpoints_without_curve(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
     config = tmp_path / "remote.toml"
     config.write_text("[endpoints]\nallow_remote = true\nscanner = 'tcp://0.0.0.0:5599'\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "focusqc.service", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = focusqc_cli("serve", "--config", str(config))
     assert run.returncode == 2 and "--curve-secret" in run.stderr
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tifffile
@@ -18,6 +17,9 @@ from focusqc.service.deadline import DeadlineScorer
 from focusqc.service.run_docs import RunDocuments
 from focusqc.service.serve import TileJudge
 from focusqc.service.watch import VERDICTS, FolderWatch
+
+if TYPE_CHECKING:
+    from conftest import FocusqcCli
 
 
 def test_each_complete_file_is_judged_once_and_a_restart_skips_it(
@@ -46,7 +48,7 @@ def test_each_complete_file_is_judged_once_and_a_restart_skips_it(
 
 
 def test_watch_once_from_the_command_line(
-    tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray]
+    tmp_path: Path, nuclei_tile: Callable[[float], np.ndarray], focusqc_cli: FocusqcCli
 ) -> None:
     tifffile.imwrite(tmp_path / "t.tif", nuclei_tile(6.0))
     config = tmp_path / "c.toml"
@@ -54,32 +56,18 @@ def test_watch_once_from_the_command_line(
         "[endpoints]\npublish = 'tcp://127.0.0.1:*'\nsnapshot = 'tcp://127.0.0.1:*'\n"
         f"[journal]\npath = '{tmp_path / 'j.sqlite'}'\n"
     )
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "focusqc.service",
-            "watch",
-            str(tmp_path),
-            "--once",
-            "--pixel-size-um",
-            "0.65",
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
+    run = focusqc_cli(
+        "watch",
+        str(tmp_path),
+        "--once",
+        "--pixel-size-um",
+        "0.65",
+        "--config",
+        str(config),
         timeout=120,
-        check=False,
     )
     assert run.returncode == 0, run.stderr
     assert "t.tif: refocus" in run.stderr
-    missing = subprocess.run(
-        [sys.executable, "-m", "focusqc.service", "watch", str(tmp_path), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    missing = focusqc_cli("watch", str(tmp_path), "--once", timeout=120)
     assert missing.returncode == 2 and "--pixel-size-um" in missing.stderr
     assert np.isfinite(json.loads((tmp_path / VERDICTS).read_text())["defocus_um"])

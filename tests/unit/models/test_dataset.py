@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,22 +13,14 @@ from focusqc.models.sim.dataset import load, tile_seed
 if TYPE_CHECKING:
     from pathlib import Path
 
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "120"}
-    return subprocess.run(
-        [sys.executable, "-m", "focusqc.service", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
+    from conftest import FocusqcCli
 
 
-def test_simulate_writes_arrays_labels_and_montage(tmp_path: Path) -> None:
+def test_simulate_writes_arrays_labels_and_montage(tmp_path: Path, focusqc_cli: FocusqcCli) -> None:
     out = tmp_path / "fl"
-    proc = run_cli("simulate", str(out), "--n", "12", "--seed", "5", "--workers", "2")
+    proc = focusqc_cli(
+        "simulate", str(out), "--n", "12", "--seed", "5", "--workers", "2", timeout=300, columns=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "wrote 12 tiles" in proc.stderr
     data = load(out)
@@ -47,22 +36,35 @@ def test_simulate_writes_arrays_labels_and_montage(tmp_path: Path) -> None:
 
     # Same seed, one worker: identical tiles.
     again = tmp_path / "again"
-    assert (
-        run_cli("simulate", str(again), "--n", "12", "--seed", "5", "--workers", "1").returncode
-        == 0
+    proc = focusqc_cli(
+        "simulate",
+        str(again),
+        "--n",
+        "12",
+        "--seed",
+        "5",
+        "--workers",
+        "1",
+        timeout=300,
+        columns=120,
     )
+    assert proc.returncode == 0, proc.stderr
     assert np.array_equal(load(again)["images"], data["images"])
 
 
-def test_brightfield_data_set_is_rgb(tmp_path: Path) -> None:
-    proc = run_cli("simulate", str(tmp_path), "--n", "3", "--modality", "brightfield")
+def test_brightfield_data_set_is_rgb(tmp_path: Path, focusqc_cli: FocusqcCli) -> None:
+    proc = focusqc_cli(
+        "simulate", str(tmp_path), "--n", "3", "--modality", "brightfield", timeout=300, columns=120
+    )
     assert proc.returncode == 0, proc.stderr
     images = load(tmp_path)["images"]
     assert images.shape == (3, 128, 128, 3) and images.dtype == np.uint8
 
 
-def test_bad_arguments_fail_with_a_message(tmp_path: Path) -> None:
-    proc = run_cli("simulate", str(tmp_path), "--n", "0")
+def test_bad_arguments_fail_with_a_message(tmp_path: Path, focusqc_cli: FocusqcCli) -> None:
+    proc = focusqc_cli("simulate", str(tmp_path), "--n", "0", timeout=300, columns=120)
     assert proc.returncode != 0 and "--n" in proc.stderr
-    proc = run_cli("simulate", str(tmp_path), "--modality", "confocal")
+    proc = focusqc_cli(
+        "simulate", str(tmp_path), "--modality", "confocal", timeout=300, columns=120
+    )
     assert proc.returncode != 0 and "confocal" in proc.stderr
