@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import warnings
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -161,7 +160,6 @@ def export(model: FocusNet, config: TrainConfig, path: Path, version: str) -> st
         "focusqc.canonical_pixel_per_lambda_over_na": repr(CANONICAL_PIXEL_PER_LAMBDA_OVER_NA),
         "focusqc.train_config": json.dumps(asdict(config), sort_keys=True),
         "focusqc.train_config_sha256": config.digest(),
-        "focusqc.exported_unix": str(int(time.time())),
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()

@@ -19,8 +19,7 @@ torch = pytest.importorskip("torch", reason="training needs the train extra")
 pytest.importorskip("onnx", reason="export needs the train extra")
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _train_tiny(out: Path) -> Path:
     from focusqc.models.train.data import make_training_set
     from focusqc.models.train.fit import TrainConfig, export, fit
 
@@ -28,10 +27,22 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = make_training_set(config.tiles, config.seed)
     assert data["patches"].shape == (64, 3, 64, 64)
     model = fit(data, config)
-    path = tmp_path_factory.mktemp("model") / "focus_model.onnx"
+    path = out / "focus_model.onnx"
     digest = export(model, config, path, version="smoke")
     assert digest == file_sha256(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train_tiny(tmp_path_factory.mktemp("model"))
+
+
+def test_training_again_from_the_same_seed_gives_the_same_file(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """What lets a user check a retrain against the pinned SHA-256 of the shipped model."""
+    assert file_sha256(_train_tiny(tmp_path)) == file_sha256(tiny_model)
 
 
 def test_exported_model_scores_a_tile_on_the_cpu(tiny_model: Path) -> None:
