@@ -149,3 +149,16 @@ def test_score_command_prints_json_draws_montage_and_reports_bad_files(
         "460",
     )
     assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_train_command_defaults_are_the_shipped_training_config() -> None:
+    """`focusqc train --seed S` must reproduce the shipped model: its defaults are TrainConfig's."""
+    import inspect
+
+    from focusqc.models.train.fit import TrainConfig
+    from focusqc.service.cli_model import train
+
+    params = inspect.signature(train).parameters
+    shipped = TrainConfig()
+    assert params["tiles"].default == shipped.tiles
+    assert params["epochs"].default == shipped.epochs
