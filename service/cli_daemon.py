@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -123,6 +124,20 @@ def summary(console: Console, tallies: list[tuple[str, Tally]]) -> None:
     console.print(table)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_on_signals() -> None:
+    """Make SIGINT and SIGTERM close the run cleanly, whatever the parent process left set.
+
+    A shell starts background jobs with SIGINT ignored, and Python then never turns it into
+    KeyboardInterrupt; SIGTERM (``docker stop``, systemd) would kill without closing the run.
+    """
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def run(
     config: ConfigFile = None,
     max_tiles: Annotated[int | None, typer.Option(min=1, help="Stop after N tiles.")] = None,
@@ -138,6 +153,7 @@ def run(
     from focusqc.service.scan import scan
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stop_on_signals()
     settings = load_settings(config)
     if seed is not None:
         settings = settings.model_copy(

@@ -45,7 +45,7 @@ blank_tiles = 1
 class Daemon:
     """``focusqc run`` in a subprocess, with the endpoints it announced."""
 
-    def __init__(self, tmp: Path, *args: str) -> None:
+    def __init__(self, tmp: Path, *args: str, sigint_ignored: bool = False) -> None:
         self.journal = tmp / "journal.sqlite"
         config = tmp / "it.toml"
         config.write_text(CONFIG.format(journal=self.journal))
@@ -54,6 +54,10 @@ class Daemon:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # What a shell does to a background job: SIGINT ignored, and inherited so.
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            if sigint_ignored
+            else None,
         )
         assert self.proc.stderr is not None
         line = self.proc.stderr.readline()
@@ -257,3 +261,14 @@ def test_health_passes_for_a_live_daemon_and_fails_for_a_dead_or_wrong_one(
         daemon.finish()
     dead = focusqc_cli("health", "--endpoint", daemon.publish, "--timeout-s", "1")
     assert dead.returncode == 1 and "no heartbeat" in dead.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_or_sigterm_closes_the_run_even_when_started_in_the_background(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    daemon = Daemon(tmp_path, "--forever", sigint_ignored=True)
+    time.sleep(1.0)
+    daemon.proc.send_signal(signum)
+    _, err = daemon.finish(timeout_s=30)
+    assert daemon.proc.returncode == 0 and "interrupted" in err
