@@ -177,17 +177,17 @@ def run(
     )
     scope = SimulatedScope(settings.slide, optics)
     bus = make_bus(settings, scorer)
-    console.print(
-        f"focusqc '{settings.name}': model {model.version} on {model.provider}; "
-        f"events {bus.publish_endpoint}, snapshot {bus.snapshot_endpoint}; "
-        f"journal {settings.journal.path}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    sys.stderr.flush()
     tallies: list[tuple[str, Tally]] = []
     tiles = settings.slide.rows * settings.slide.cols
     try:
+        console.print(
+            f"focusqc '{settings.name}': model {model.version} on {model.provider}; "
+            f"events {bus.publish_endpoint}, snapshot {bus.snapshot_endpoint}; "
+            f"journal {settings.journal.path}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.stderr.flush()
         with meter(console) as bar:
             while True:
                 task = bar.add("scanning", total=min(tiles, max_tiles or tiles))

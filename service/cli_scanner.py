@@ -10,7 +10,13 @@ from typing import Annotated
 
 import typer
 
-from focusqc.service.cli_daemon import ConfigFile, load_settings, make_bus, make_scorer
+from focusqc.service.cli_daemon import (
+    ConfigFile,
+    load_settings,
+    make_bus,
+    make_scorer,
+    stop_on_signals,
+)
 
 
 def serve(
@@ -30,6 +36,7 @@ def serve(
     from focusqc.service.serve import ScannerHook
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stop_on_signals()
     settings = load_settings(config)
     if settings.endpoints.allow_remote and curve_secret is None:
         typer.echo("error: allow_remote = true needs --curve-secret (CURVE keys)", err=True)
@@ -57,15 +64,15 @@ def serve(
             err=True,
         )
         raise typer.Exit(2) from exc
-    Console(stderr=True).print(
-        f"focusqc '{settings.name}' serving scanners on {hook.endpoint}"
-        f"{' (CURVE)' if secret else ''}; events {bus.publish_endpoint}, "
-        f"snapshot {bus.snapshot_endpoint}; model {model.version} on {model.provider}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    sys.stderr.flush()
     try:
+        Console(stderr=True).print(
+            f"focusqc '{settings.name}' serving scanners on {hook.endpoint}"
+            f"{' (CURVE)' if secret else ''}; events {bus.publish_endpoint}, "
+            f"snapshot {bus.snapshot_endpoint}; model {model.version} on {model.provider}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.stderr.flush()
         hook.serve(threading.Event())
     except KeyboardInterrupt:
         pass
@@ -93,6 +100,7 @@ def watch(
     from focusqc.service.serve import TileJudge
     from focusqc.service.watch import VERDICTS, FolderWatch
 
+    stop_on_signals()
     settings = load_settings(config)
     if not folder.is_dir():
         typer.echo(f"error: {folder} is not a folder", err=True)
@@ -115,12 +123,12 @@ def watch(
         verdict = row.get("error") or ("in focus" if row.get("in_focus") else row.get("action"))
         console.print(f"{row['file']}: {verdict}", highlight=False)
 
-    console.print(
-        f"watching {folder} (verdicts in {folder / VERDICTS}); events {bus.publish_endpoint}",
-        highlight=False,
-        soft_wrap=True,
-    )
     try:
+        console.print(
+            f"watching {folder} (verdicts in {folder / VERDICTS}); events {bus.publish_endpoint}",
+            highlight=False,
+            soft_wrap=True,
+        )
         if once:
             for row in watcher.poll(settle=False):
                 say(row)

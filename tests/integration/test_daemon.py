@@ -272,3 +272,35 @@ def test_sigint_or_sigterm_closes_the_run_even_when_started_in_the_background(
     daemon.proc.send_signal(signum)
     _, err = daemon.finish(timeout_s=30)
     assert daemon.proc.returncode == 0 and "interrupted" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "ready"),
+    [(["serve"], "serving scanners on"), (["watch", "--pixel-size-um", "0.65"], "watching")],
+)
+def test_serve_and_watch_also_stop_on_sigint_when_started_in_the_background(
+    tmp_path: Path, command: list[str], ready: str
+) -> None:
+    config = tmp_path / "it.toml"
+    text = CONFIG.format(journal=tmp_path / "journal.sqlite")
+    config.write_text(text.replace("heartbeat_s", 'scanner = "tcp://127.0.0.1:*"\nheartbeat_s'))
+    args = [*command, str(tmp_path)] if command[0] == "watch" else command
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "focusqc.service", *args, "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while ready not in seen:
+            line = proc.stderr.readline()
+            assert line, f"{args[0]} ended before it was ready: {seen}"
+            seen += line
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        proc.kill()
