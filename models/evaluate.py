@@ -109,6 +109,9 @@ class Scored:
     side_above: NDArray[np.float64]
     blank_prob: NDArray[np.float64]
     classical: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    #: What each tile shows and how bright it is, for ``error_breakdown`` (None: not recorded).
+    specimen: NDArray[np.str_] | None = None
+    peak_photons: NDArray[np.float64] | None = None
 
     @property
     def truth_dof(self) -> NDArray[np.float64]:
@@ -176,6 +179,8 @@ def score_tiles(
                 "certainty": result.certainty,
                 "side_above": result.side_above_prob,
                 "blank_prob": result.blank_prob,
+                "specimen": labels["params"]["specimen"],
+                "peak_photons": labels["params"]["peak_photons"],
                 **{f"classical:{k}": v for k, v in classical_scores(pixels).items()},
             }
         )
@@ -256,6 +261,60 @@ def metrics(
     out["blank skipped"] = float(skipped[blank].mean() if blank.any() else np.nan)
     out["structure acted on"] = float((~skipped[s]).mean())
     return out
+
+
+#: Brightness bands of ``error_breakdown``: the brightest in-focus structure, in photons.
+BRIGHTNESS_BANDS = ((0.0, 100.0), (100.0, 500.0), (500.0, float("inf")))
+
+
+def error_breakdown(
+    scored: Scored, held_out: HeldOutSet, gate: float = DEFAULT_CERTAINTY_GATE
+) -> list[dict[str, Any]]:
+    """Where the defocus error of a set comes from: one row per specimen kind and brightness.
+
+    Over the tiles the set's MAE counts (with structure, within its limit): how many, their
+    MAE and median error (um), their share of the set's summed error, their median certainty,
+    and how many the service would act on (neither under the gate nor flagged blank).
+    """
+    if scored.specimen is None or scored.peak_photons is None:
+        raise ValueError("these scores carry no specimen kinds or brightness to break down by")
+    limit = (
+        np.abs(scored.truth_um) <= held_out.mae_limit_um
+        if held_out.mae_limit_um is not None
+        else scored.truth_dof <= 8.0
+    )
+    counted = scored.structure & limit
+    error = np.abs(scored.pred_um - np.abs(scored.truth_um))
+    total = float(error[counted].sum())
+    acted = (scored.certainty >= gate) & (scored.blank_prob < NO_STRUCTURE)
+    kinds = sorted(set(scored.specimen[counted]))
+    groups = [(f"specimen: {k}", scored.specimen == k) for k in kinds]
+    groups += [
+        (
+            f"brightest structure {lo:.0f}-{hi:.0f} photons"
+            if np.isfinite(hi)
+            else f"brightest structure from {lo:.0f} photons",
+            (scored.peak_photons >= lo) & (scored.peak_photons < hi),
+        )
+        for lo, hi in BRIGHTNESS_BANDS
+    ]
+    rows = []
+    for name, where in groups:
+        m = counted & where
+        if not m.any():
+            continue
+        rows.append(
+            {
+                "group": name,
+                "tiles": int(m.sum()),
+                "MAE um": float(error[m].mean()),
+                "median error um": float(np.median(error[m])),
+                "share of error": float(error[m].sum() / total) if total > 0 else float("nan"),
+                "median certainty": float(np.median(scored.certainty[m])),
+                "acted on": float(acted[m].mean()),
+            }
+        )
+    return rows
 
 
 def robustness(

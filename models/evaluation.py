@@ -6,7 +6,7 @@ The pieces (sets, scoring, metrics) live in ``focusqc.models.evaluate``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from focusqc.models.evaluate import (
@@ -14,6 +14,8 @@ from focusqc.models.evaluate import (
     TARGET_SET,
     Scored,
     Tile,
+    error_breakdown,
+    held_out_set,
     metrics,
     render_set,
     robustness,
@@ -75,6 +77,8 @@ class Evaluation:
     robustness: list[dict[str, Any]]
     real: list[dict[str, Any]]
     seconds: float = 0.0
+    #: ``error_breakdown`` of the 20x set: which specimens and brightnesses the error comes from.
+    breakdown: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run(
@@ -112,6 +116,7 @@ def run(
         robustness=table,
         real=real,
         seconds=time.perf_counter() - start,
+        breakdown=error_breakdown(scored[TARGET_SET], held_out_set(TARGET_SET)),
     )
 
 

@@ -26,12 +26,18 @@ def test_evaluate_writes_a_report_with_targets_tables_and_plots(
     # Progress goes to stderr, a line per tenth, when there is no terminal.
     assert "robustness conditions: 50/50" in run.stderr
     report = (tmp_path / "evaluation.md").read_text()
-    for heading in ("## Targets", "## Held-out simulated sets", "## Robustness"):
+    for heading in (
+        "## Targets",
+        "## Held-out simulated sets",
+        "## Where the 20x/0.75 fluorescence error comes from",
+        "## Robustness",
+    ):
         assert heading in report
     assert report.count("| pixelate |") == 5  # every severity of every corruption is a row
     if real:
         assert "bbbc006/in_focus" in report
-    for plot in ("eval_scatter", "eval_auc", "eval_robustness", "eval_certainty"):
+    assert "| specimen: " in report and "| brightest structure " in report
+    for plot in ("eval_scatter", "eval_auc", "eval_robustness", "eval_certainty", "eval_breakdown"):
         with Image.open(tmp_path / f"{plot}.png") as png:
             assert png.size[0] > 300
 

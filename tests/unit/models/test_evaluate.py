@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from focusqc.models.evaluate import SETS, TARGET_SET, Scored, auc, f1_out, held_out_set, metrics
+from focusqc.models.evaluate import (
+    SETS,
+    TARGET_SET,
+    Scored,
+    auc,
+    error_breakdown,
+    f1_out,
+    held_out_set,
+    metrics,
+)
 
 
 def test_auc_is_one_for_perfect_separation_half_for_ties_zero_reversed() -> None:
@@ -42,6 +53,39 @@ def test_metrics_of_a_hand_made_set() -> None:
     assert m["side tiles"] == 2 and m["side accuracy"] == 0.5
     assert m["blank tiles"] == 2 and m["blank below gate"] == 0.5
     assert m["blank skipped"] == 0.5 and m["structure acted on"] == 1.0
+
+
+def test_error_breakdown_splits_the_counted_error_by_specimen_and_brightness() -> None:
+    scored = Scored(
+        truth_um=np.array([0.0, 1.0, 0.5, 9.0, 0.0]),  # 9 um lies outside the 20x set's 5 um
+        dof_um=np.full(5, 0.7),
+        structure=np.array([True, True, True, True, False]),
+        side_visible=np.zeros(5, bool),
+        pred_um=np.array([1.0, 1.0, 3.5, 0.0, 4.0]),
+        certainty=np.array([0.5, 0.3, 0.05, 0.5, 0.5]),
+        side_above=np.full(5, 0.5),
+        blank_prob=np.array([0.1, 0.6, 0.1, 0.1, 0.9]),
+        specimen=np.array(["nuclei", "nuclei", "puncta", "puncta", "empty"]),
+        peak_photons=np.array([50.0, 1000.0, 50.0, 50.0, 50.0]),
+    )
+    rows = {r["group"]: r for r in error_breakdown(scored, held_out_set(TARGET_SET), gate=0.1)}
+    # Counted: the three tiles with structure within 5 um; errors 1, 0, 3 (sum 4).
+    assert set(rows) == {
+        "specimen: nuclei",
+        "specimen: puncta",
+        "brightest structure 0-100 photons",
+        "brightest structure from 500 photons",
+    }
+    nuclei, puncta = rows["specimen: nuclei"], rows["specimen: puncta"]
+    assert nuclei["tiles"] == 2 and nuclei["MAE um"] == pytest.approx(0.5)
+    assert nuclei["share of error"] == pytest.approx(0.25)
+    assert nuclei["acted on"] == 0.5  # the second is flagged blank
+    assert puncta["tiles"] == 1 and puncta["share of error"] == pytest.approx(0.75)
+    assert puncta["acted on"] == 0.0  # under the gate
+    dim = rows["brightest structure 0-100 photons"]
+    assert dim["tiles"] == 2 and dim["median error um"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no specimen kinds"):
+        error_breakdown(replace(scored, specimen=None), held_out_set(TARGET_SET))
 
 
 def test_held_out_sets_never_reuse_a_seed() -> None:
