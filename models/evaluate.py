@@ -210,6 +210,16 @@ def f1_out(pred_out: NDArray[np.bool_], is_out: NDArray[np.bool_]) -> float:
     return 2 * tp / max(2 * tp + fp + fn, 1.0)
 
 
+def mae_counted(scored: Scored, held_out: HeldOutSet) -> NDArray[np.bool_]:
+    """The tiles a set's MAE is over: with structure, and within the set's defocus limit."""
+    limit = (
+        np.abs(scored.truth_um) <= held_out.mae_limit_um
+        if held_out.mae_limit_um is not None
+        else scored.truth_dof <= 8.0
+    )
+    return np.asarray(scored.structure & limit)
+
+
 def metrics(
     scored: Scored,
     held_out: HeldOutSet,
@@ -219,12 +229,7 @@ def metrics(
     """The numbers of one set: defocus error, F1, AUCs, side accuracy, blank certainty."""
     s = scored.structure
     truth, pred = scored.truth_dof, scored.pred_dof
-    limit = (
-        np.abs(scored.truth_um) <= held_out.mae_limit_um
-        if held_out.mae_limit_um is not None
-        else truth <= 8.0
-    )
-    near = s & limit
+    near = mae_counted(scored, held_out)
     is_out = truth[s] > threshold_dof
     out = {
         "tiles": float(len(truth)),
@@ -278,12 +283,7 @@ def error_breakdown(
     """
     if scored.specimen is None or scored.peak_photons is None:
         raise ValueError("these scores carry no specimen kinds or brightness to break down by")
-    limit = (
-        np.abs(scored.truth_um) <= held_out.mae_limit_um
-        if held_out.mae_limit_um is not None
-        else scored.truth_dof <= 8.0
-    )
-    counted = scored.structure & limit
+    counted = mae_counted(scored, held_out)
     error = np.abs(scored.pred_um - np.abs(scored.truth_um))
     total = float(error[counted].sum())
     acted = (scored.certainty >= gate) & (scored.blank_prob < NO_STRUCTURE)

@@ -121,7 +121,7 @@ def breakdown_table(rows: list[dict[str, Any]]) -> str:
                 str(r["tiles"]),
                 fmt(r["MAE um"], 2),
                 fmt(r["median error um"], 2),
-                f"{r['share of error']:.0%}",
+                fmt(100 * r["share of error"], 0) + "%",
                 fmt(r["median certainty"], 2),
                 f"{r['acted on']:.0%}",
             ]
