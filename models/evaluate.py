@@ -220,6 +220,11 @@ def mae_counted(scored: Scored, held_out: HeldOutSet) -> NDArray[np.bool_]:
     return np.asarray(scored.structure & limit)
 
 
+def skipped_by_service(scored: Scored, gate: float) -> NDArray[np.bool_]:
+    """Tiles the service would not act on: under the certainty gate, or flagged blank."""
+    return np.asarray((scored.certainty < gate) | (scored.blank_prob >= NO_STRUCTURE))
+
+
 def metrics(
     scored: Scored,
     held_out: HeldOutSet,
@@ -262,7 +267,7 @@ def metrics(
     out["blank below gate"] = float(
         (scored.certainty[blank] < gate).mean() if blank.any() else np.nan
     )
-    skipped = (scored.certainty < gate) | (scored.blank_prob >= NO_STRUCTURE)
+    skipped = skipped_by_service(scored, gate)
     out["blank skipped"] = float(skipped[blank].mean() if blank.any() else np.nan)
     out["structure acted on"] = float((~skipped[s]).mean())
     return out
@@ -286,7 +291,7 @@ def error_breakdown(
     counted = mae_counted(scored, held_out)
     error = np.abs(scored.pred_um - np.abs(scored.truth_um))
     total = float(error[counted].sum())
-    acted = (scored.certainty >= gate) & (scored.blank_prob < NO_STRUCTURE)
+    acted = ~skipped_by_service(scored, gate)
     kinds = sorted(set(scored.specimen[counted]))
     groups = [(f"specimen: {k}", scored.specimen == k) for k in kinds]
     groups += [
