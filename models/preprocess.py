@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from focusqc.models.sampling import canonical_zoom, zoom_image
+from focusqc.models.sampling import CANONICAL_PIXEL_PER_LAMBDA_OVER_NA, canonical_zoom, zoom_image
 
 Array = NDArray[np.float32]
 
@@ -220,7 +220,11 @@ def tile_patches(
     wavelength_um: float,
     patch_px: int = 64,
     budget: int = 16,
+    canonical: float = CANONICAL_PIXEL_PER_LAMBDA_OVER_NA,
 ) -> Patches:
-    """Normalise a camera tile and cut its patches at canonical sampling."""
-    zoom = canonical_zoom(pixel_size_um, na, wavelength_um)
+    """Normalise a camera tile and cut its patches at canonical sampling.
+
+    ``canonical`` is the canonical pixel in units of wavelength / NA, the model's own.
+    """
+    zoom = canonical_zoom(pixel_size_um, na, wavelength_um, canonical)
     return sample_patches(image, zoom, patch_px, budget)

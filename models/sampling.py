@@ -23,11 +23,16 @@ class SamplingError(ValueError):
     """The image or optics cannot be brought to canonical sampling."""
 
 
-def canonical_pixel_um(na: float, wavelength_um: float) -> float:
-    """Canonical pixel size in micrometres for an objective and wavelength."""
+def canonical_pixel_um(
+    na: float, wavelength_um: float, per_lambda_over_na: float = CANONICAL_PIXEL_PER_LAMBDA_OVER_NA
+) -> float:
+    """Canonical pixel size in micrometres for an objective and wavelength.
+
+    ``per_lambda_over_na`` is the sampling a model was trained at (its metadata says which).
+    """
     if na <= 0 or wavelength_um <= 0:
         raise SamplingError(f"na={na}, wavelength_um={wavelength_um}: both must be > 0")
-    return CANONICAL_PIXEL_PER_LAMBDA_OVER_NA * wavelength_um / na
+    return per_lambda_over_na * wavelength_um / na
 
 
 def depth_of_field_um(na: float, wavelength_um: float, n_immersion: float = 1.0) -> float:
@@ -41,11 +46,16 @@ def depth_of_field_um(na: float, wavelength_um: float, n_immersion: float = 1.0)
     return float(wavelength_um / (2.0 * (n_immersion - np.sqrt(n_immersion**2 - na**2))))
 
 
-def canonical_zoom(pixel_size_um: float, na: float, wavelength_um: float) -> float:
+def canonical_zoom(
+    pixel_size_um: float,
+    na: float,
+    wavelength_um: float,
+    per_lambda_over_na: float = CANONICAL_PIXEL_PER_LAMBDA_OVER_NA,
+) -> float:
     """Factor by which an image's side grows when brought to canonical sampling."""
     if pixel_size_um <= 0:
         raise SamplingError(f"pixel_size_um={pixel_size_um}: must be > 0 (micrometres per pixel)")
-    return pixel_size_um / canonical_pixel_um(na, wavelength_um)
+    return pixel_size_um / canonical_pixel_um(na, wavelength_um, per_lambda_over_na)
 
 
 def zoom_image(image: NDArray[np.floating], zoom: float) -> NDArray[np.float32]:

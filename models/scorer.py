@@ -172,8 +172,20 @@ class FocusScorer:
                 "CPU: check the NVIDIA driver and that onnxruntime-gpu is installed"
             )
         self.meta = self._read_metadata(path)
-        self.patch_px = int(self.meta["focusqc.patch_px"])
-        self.bin_centres = np.asarray(json.loads(self.meta["focusqc.bin_centres_dof"]), np.float32)
+        self.patch_px = int(self._meta_number("focusqc.patch_px", path))
+        #: The canonical pixel the model was trained at, in units of wavelength / NA.
+        self.canonical = self._meta_number("focusqc.canonical_pixel_per_lambda_over_na", path)
+        try:
+            self.bin_centres = np.asarray(
+                json.loads(self.meta["focusqc.bin_centres_dof"]), np.float32
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelError(f"{path}: metadata focusqc.bin_centres_dof is missing or bad") from exc
+        if not 0 < self.canonical <= 1 or self.patch_px < 8:
+            raise ModelError(
+                f"{path}: metadata patch_px={self.patch_px}, canonical sampling "
+                f"{self.canonical}: not a model focusqc can feed"
+            )
         self._check_signature(path)
 
     def _read_metadata(self, path: Path) -> dict[str, str]:
@@ -184,6 +196,14 @@ class FocusScorer:
                 "(no focusqc metadata): export it with 'focusqc train'"
             )
         return meta
+
+    def _meta_number(self, key: str, path: Path) -> float:
+        try:
+            return float(self.meta[key])
+        except (KeyError, ValueError) as exc:
+            raise ModelError(
+                f"{path}: metadata {key} is missing or not a number: export it with 'focusqc train'"
+            ) from exc
 
     def _check_signature(self, path: Path) -> None:
         inputs = self.session.get_inputs()
@@ -222,7 +242,9 @@ class FocusScorer:
         """Score one camera tile given its optics (defocus comes back in micrometres)."""
         from focusqc.models.postprocess import aggregate
 
-        patches = tile_patches(image, pixel_size_um, na, wavelength_um, self.patch_px, budget)
+        patches = tile_patches(
+            image, pixel_size_um, na, wavelength_um, self.patch_px, budget, self.canonical
+        )
         probs, side, blank = self.predict(patches.pixels)
         return aggregate(
             probs,

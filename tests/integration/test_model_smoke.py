@@ -82,6 +82,39 @@ def test_corrupt_or_foreign_model_files_are_refused(tiny_model: Path, tmp_path: 
         FocusScorer(plain)
 
 
+def _edit_metadata(model: Path, out: Path, key: str, value: str | None) -> Path:
+    """A copy of ``model`` with one metadata entry replaced, or removed when ``value`` is None."""
+    import onnx
+
+    proto = onnx.load(str(model))
+    kept = [(e.key, e.value) for e in proto.metadata_props if e.key != key]
+    del proto.metadata_props[:]
+    for k, v in [*kept, *([(key, value)] if value is not None else [])]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(out))
+    return out
+
+
+def test_patches_are_cut_at_the_canonical_sampling_the_model_names(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """The sampling comes from the model file, so a model trained at another one is fed right."""
+    key = "focusqc.canonical_pixel_per_lambda_over_na"
+    coarse = _edit_metadata(tiny_model, tmp_path / "coarse.onnx", key, "0.5")
+    image = render(draw_spec(5, "fluorescence")).image
+    optics = {"pixel_size_um": 0.65, "na": 0.75, "wavelength_um": 0.52}
+    shipped_like = FocusScorer(tiny_model, provider="cpu")
+    assert shipped_like.canonical == pytest.approx(1 / 3)
+    native = shipped_like.score(image, **optics, budget=2).patch_native_px
+    coarse_native = FocusScorer(coarse, provider="cpu").score(image, **optics, budget=2)
+    # 64 canonical pixels of lambda/NA / 3 are 23 camera pixels; of lambda/NA / 2, 35.
+    assert (native, coarse_native.patch_native_px) == (23, 35)
+    for value in (None, "wide", "0"):
+        with pytest.raises(ModelError, match="canonical"):
+            FocusScorer(_edit_metadata(tiny_model, tmp_path / "bad.onnx", key, value))
+
+
 def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" in ort.get_available_providers():
