@@ -112,6 +112,7 @@ class Scored:
     #: What each tile shows and how bright it is, for ``error_breakdown`` (None: not recorded).
     specimen: NDArray[np.str_] | None = None
     peak_photons: NDArray[np.float64] | None = None
+    thickness_um: NDArray[np.float64] | None = None
 
     @property
     def truth_dof(self) -> NDArray[np.float64]:
@@ -181,6 +182,7 @@ def score_tiles(
                 "blank_prob": result.blank_prob,
                 "specimen": labels["params"]["specimen"],
                 "peak_photons": labels["params"]["peak_photons"],
+                "thickness_um": labels["params"]["thickness_um"],
                 **{f"classical:{k}": v for k, v in classical_scores(pixels).items()},
             }
         )
@@ -275,19 +277,28 @@ def metrics(
 
 #: Brightness bands of ``error_breakdown``: the brightest in-focus structure, in photons.
 BRIGHTNESS_BANDS = ((0.0, 100.0), (100.0, 500.0), (500.0, float("inf")))
+#: Thickness bands of ``error_breakdown``: how deep the specimen's structure reaches, in um.
+#: A thick object is imaged as the sum of its slices, so even at its best focus it looks blurred.
+THICKNESS_BANDS = ((0.0, 1.5), (1.5, 4.0), (4.0, float("inf")))
+
+
+def _band(label: str, unit: str, lo: float, hi: float) -> str:
+    return f"{label} {lo:g}-{hi:g} {unit}" if np.isfinite(hi) else f"{label} from {lo:g} {unit}"
 
 
 def error_breakdown(
     scored: Scored, held_out: HeldOutSet, gate: float = DEFAULT_CERTAINTY_GATE
 ) -> list[dict[str, Any]]:
-    """Where the defocus error of a set comes from: one row per specimen kind and brightness.
+    """Where the defocus error of a set comes from: a row per specimen kind, brightness, thickness.
 
     Over the tiles the set's MAE counts (with structure, within its limit): how many, their
     MAE and median error (um), their share of the set's summed error, their median certainty,
     and how many the service would act on (neither under the gate nor flagged blank).
     """
-    if scored.specimen is None or scored.peak_photons is None:
-        raise ValueError("these scores carry no specimen kinds or brightness to break down by")
+    if scored.specimen is None or scored.peak_photons is None or scored.thickness_um is None:
+        raise ValueError(
+            "these scores carry no specimen kinds, brightness or thickness to break down by"
+        )
     counted = mae_counted(scored, held_out)
     error = np.abs(scored.pred_um - np.abs(scored.truth_um))
     total = float(error[counted].sum())
@@ -296,12 +307,17 @@ def error_breakdown(
     groups = [(f"specimen: {k}", scored.specimen == k) for k in kinds]
     groups += [
         (
-            f"brightest structure {lo:.0f}-{hi:.0f} photons"
-            if np.isfinite(hi)
-            else f"brightest structure from {lo:.0f} photons",
+            _band("brightest structure", "photons", lo, hi),
             (scored.peak_photons >= lo) & (scored.peak_photons < hi),
         )
         for lo, hi in BRIGHTNESS_BANDS
+    ]
+    groups += [
+        (
+            _band("specimen thickness", "um", lo, hi),
+            (scored.thickness_um >= lo) & (scored.thickness_um < hi),
+        )
+        for lo, hi in THICKNESS_BANDS
     ]
     rows = []
     for name, where in groups:

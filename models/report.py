@@ -300,13 +300,15 @@ def write(evaluation: Evaluation, out_dir: Path, command: str) -> Path:
             [
                 f"## Where the {TARGET_SET} error comes from",
                 "",
-                "The tiles its MAE counts, by specimen kind and by the photons of the brightest "
-                "in-focus structure. Share: of the set's summed error. Acted on: neither under "
-                "the certainty gate nor flagged blank.",
+                "The tiles its MAE counts, by specimen kind, by the photons of the brightest "
+                "in-focus structure, and by how thick the specimen is (a thick object is imaged "
+                "as the sum of its slices, so even at its best focus it looks blurred). Share: of "
+                "the set's summed error. Acted on: neither under the certainty gate nor flagged "
+                "blank.",
                 "",
                 breakdown_table(evaluation.breakdown),
                 "",
-                "![error by specimen and brightness](eval_breakdown.png)",
+                "![error by specimen, brightness and thickness](eval_breakdown.png)",
                 "",
             ]
             if evaluation.breakdown

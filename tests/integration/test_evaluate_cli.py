@@ -37,6 +37,7 @@ def test_evaluate_writes_a_report_with_targets_tables_and_plots(
     if real:
         assert "bbbc006/in_focus" in report
     assert "| specimen: " in report and "| brightest structure " in report
+    assert "| specimen thickness " in report
     for plot in ("eval_scatter", "eval_auc", "eval_robustness", "eval_certainty", "eval_breakdown"):
         with Image.open(tmp_path / f"{plot}.png") as png:
             assert png.size[0] > 300

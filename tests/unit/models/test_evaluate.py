@@ -55,7 +55,7 @@ def test_metrics_of_a_hand_made_set() -> None:
     assert m["blank skipped"] == 0.5 and m["structure acted on"] == 1.0
 
 
-def test_error_breakdown_splits_the_counted_error_by_specimen_and_brightness() -> None:
+def test_error_breakdown_splits_the_counted_error_by_specimen_brightness_thickness() -> None:
     scored = Scored(
         truth_um=np.array([0.0, 1.0, 0.5, 9.0, 0.0]),  # 9 um lies outside the 20x set's 5 um
         dof_um=np.full(5, 0.7),
@@ -67,6 +67,7 @@ def test_error_breakdown_splits_the_counted_error_by_specimen_and_brightness() -
         blank_prob=np.array([0.1, 0.6, 0.1, 0.1, 0.9]),
         specimen=np.array(["nuclei", "nuclei", "puncta", "puncta", "empty"]),
         peak_photons=np.array([50.0, 1000.0, 50.0, 50.0, 50.0]),
+        thickness_um=np.array([6.0, 8.0, 1.0, 1.0, 0.0]),
     )
     rows = {r["group"]: r for r in error_breakdown(scored, held_out_set(TARGET_SET), gate=0.1)}
     # Counted: the three tiles with structure within 5 um; errors 1, 0, 3 (sum 4).
@@ -75,6 +76,8 @@ def test_error_breakdown_splits_the_counted_error_by_specimen_and_brightness() -
         "specimen: puncta",
         "brightest structure 0-100 photons",
         "brightest structure from 500 photons",
+        "specimen thickness 0-1.5 um",
+        "specimen thickness from 4 um",
     }
     nuclei, puncta = rows["specimen: nuclei"], rows["specimen: puncta"]
     assert nuclei["tiles"] == 2 and nuclei["MAE um"] == pytest.approx(0.5)
@@ -84,6 +87,8 @@ def test_error_breakdown_splits_the_counted_error_by_specimen_and_brightness() -
     assert puncta["acted on"] == 0.0  # under the gate
     dim = rows["brightest structure 0-100 photons"]
     assert dim["tiles"] == 2 and dim["median error um"] == pytest.approx(2.0)
+    thick = rows["specimen thickness from 4 um"]
+    assert thick["tiles"] == 2 and thick["share of error"] == pytest.approx(0.25)
     with pytest.raises(ValueError, match="no specimen kinds"):
         error_breakdown(replace(scored, specimen=None), held_out_set(TARGET_SET))
 
