@@ -105,6 +105,9 @@ class Patches:
     centres_px: NDArray[np.int64]  # (B, 2) row, col in the native tile
     native_px: int  # side of each patch in native pixels
     grid_shape: tuple[int, int]  # the candidate grid the patches were picked from
+    #: (B,) share of each patch's camera pixels clipped at the tile's top value (0 for RGB, where
+    #: white glass is normal, and for tiles that do not saturate).
+    clipped: NDArray[np.float32]
 
 
 def native_patch_px(patch_px: int, zoom: float) -> int:
@@ -166,7 +169,30 @@ def sample_patches(
     else:
         for i, crop in enumerate(crops):
             out[i] = as_channels(resample(crop, patch_px))
-    return Patches(out, corners + native // 2, native, (rows, cols))
+    clipped = (
+        clipped_fraction(out[:, 0], norm(np.asarray(sampled.max())), sampled)
+        if image.ndim == 2
+        else np.zeros(len(out))
+    )
+    return Patches(
+        out, corners + native // 2, native, (rows, cols), np.asarray(clipped, np.float32)
+    )
+
+
+#: A tile saturates when more than this share of its (subsampled) pixels sit at its top value.
+SATURATED_SHARE = 0.002
+
+
+def clipped_fraction(patches: Array, top: Array, sampled: Array) -> NDArray[np.float64]:
+    """Per (P, P) patch, the share of its pixels on the plateau at ``top``, if the tile saturates.
+
+    Clipping flattens a blurred spot into a sharp-edged plateau, so clipped pixels say nothing
+    about focus. ``top`` is the tile's top value on the patches' scale; ``sampled``, the tile's
+    raw subsample, says whether the tile saturates at all.
+    """
+    if (sampled >= sampled.max()).mean() <= SATURATED_SHARE:
+        return np.zeros(len(patches))
+    return np.asarray((patches >= top - 1e-4).mean(axis=(1, 2)), np.float64)
 
 
 @lru_cache(maxsize=64)

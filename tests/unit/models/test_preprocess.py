@@ -95,3 +95,15 @@ def test_both_onnxruntime_distributions_installed_are_named_with_the_fix() -> No
     assert message is not None and "pip uninstall" in message
     assert runtime_conflict({"numpy", "onnxruntime"}) is None
     assert "numpy" in installed_distributions()
+
+
+def test_clipped_pixels_are_counted_only_where_the_tile_saturates() -> None:
+    rng = np.random.default_rng(1)
+    img = rng.poisson(200, (256, 256)).astype(np.float64)
+    img[20:100, 20:100] += 5000.0  # a bright object; the camera clips it at 4095 below
+    clipped = sample_patches(np.minimum(img, 4095).astype(np.uint16), 1.0, budget=16).clipped
+    # The object covers 44 x 44 pixels of the 64 x 64 grid cell at the corner.
+    assert clipped.max() == pytest.approx(44 * 44 / 64**2) and np.median(clipped) == 0.0
+    unsaturated = sample_patches(img.astype(np.uint16), 1.0, budget=16)
+    assert not unsaturated.clipped.any()
+    assert not sample_patches(RGB, 1.0, budget=4).clipped.any()  # white glass is not clipping
