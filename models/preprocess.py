@@ -105,7 +105,7 @@ class Patches:
     centres_px: NDArray[np.int64]  # (B, 2) row, col in the native tile
     native_px: int  # side of each patch in native pixels
     grid_shape: tuple[int, int]  # the candidate grid the patches were picked from
-    #: (B,) share of each patch's camera pixels clipped at the tile's top value (0 for RGB, where
+    #: (B,) share of each patch's pixels on the plateau at the tile's top value (0 for RGB, where
     #: white glass is normal, and for tiles that do not saturate).
     clipped: NDArray[np.float32]
 
