@@ -169,11 +169,7 @@ def sample_patches(
     else:
         for i, crop in enumerate(crops):
             out[i] = as_channels(resample(crop, patch_px))
-    clipped = (
-        clipped_fraction(out[:, 0], norm(np.asarray(sampled.max())), sampled)
-        if image.ndim == 2
-        else np.zeros(len(out))
-    )
+    clipped = clipped_fraction(out[:, 0], sampled, norm) if image.ndim == 2 else np.zeros(len(out))
     return Patches(
         out, corners + native // 2, native, (rows, cols), np.asarray(clipped, np.float32)
     )
@@ -183,16 +179,17 @@ def sample_patches(
 SATURATED_SHARE = 0.002
 
 
-def clipped_fraction(patches: Array, top: Array, sampled: Array) -> NDArray[np.float64]:
-    """Per (P, P) patch, the share of its pixels on the plateau at ``top``, if the tile saturates.
+def clipped_fraction(patches: Array, sampled: Array, norm: Normalizer) -> NDArray[np.float64]:
+    """Per (P, P) mono patch, the share of its pixels at the tile's top value, if it saturates.
 
     Clipping flattens a blurred spot into a sharp-edged plateau, so clipped pixels say nothing
-    about focus. ``top`` is the tile's top value on the patches' scale; ``sampled``, the tile's
-    raw subsample, says whether the tile saturates at all.
+    about focus. ``sampled`` is the tile's raw subsample, which gives the top value and says
+    whether the tile saturates at all; ``norm`` brings the top value to the patches' scale.
     """
-    if (sampled >= sampled.max()).mean() <= SATURATED_SHARE:
+    top = sampled.max()
+    if (sampled >= top).mean() <= SATURATED_SHARE:
         return np.zeros(len(patches))
-    return np.asarray((patches >= top - 1e-4).mean(axis=(1, 2)), np.float64)
+    return np.asarray((patches >= norm(np.asarray(top)) - 1e-4).mean(axis=(1, 2)), np.float64)
 
 
 @lru_cache(maxsize=64)
