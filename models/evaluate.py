@@ -109,7 +109,7 @@ class Scored:
     side_above: NDArray[np.float64]
     blank_prob: NDArray[np.float64]
     classical: dict[str, NDArray[np.float64]] = field(default_factory=dict)
-    #: What each tile shows and how bright it is, for ``error_breakdown`` (None: not recorded).
+    #: What each tile shows, how bright and how thick, for ``error_breakdown`` (None: not recorded).
     specimen: NDArray[np.str_] | None = None
     peak_photons: NDArray[np.float64] | None = None
     thickness_um: NDArray[np.float64] | None = None
@@ -123,6 +123,11 @@ class Scored:
     def pred_dof(self) -> NDArray[np.float64]:
         """Predicted |defocus| in depth-of-field units."""
         return np.asarray(self.pred_um / self.dof_um)
+
+    @property
+    def error_um(self) -> NDArray[np.float64]:
+        """Per tile, how far the predicted |defocus| is from the true one, in um."""
+        return np.asarray(np.abs(self.pred_um - np.abs(self.truth_um)))
 
 
 Tile = tuple["NDArray[Any]", dict[str, Any]]
@@ -241,7 +246,7 @@ def metrics(
     out = {
         "tiles": float(len(truth)),
         "with structure": float(s.sum()),
-        "MAE um": float(np.abs(scored.pred_um - np.abs(scored.truth_um))[near].mean()),
+        "MAE um": float(scored.error_um[near].mean()),
         "MAE DOF": float(np.abs(pred - truth)[near].mean()),
         "F1": f1_out(pred[s] > threshold_dof, is_out),
         "AUC model": auc(pred[s], is_out),
@@ -300,25 +305,16 @@ def error_breakdown(
             "these scores carry no specimen kinds, brightness or thickness to break down by"
         )
     counted = mae_counted(scored, held_out)
-    error = np.abs(scored.pred_um - np.abs(scored.truth_um))
+    error = scored.error_um
     total = float(error[counted].sum())
     acted = ~skipped_by_service(scored, gate)
     kinds = sorted(set(scored.specimen[counted]))
     groups = [(f"specimen: {k}", scored.specimen == k) for k in kinds]
-    groups += [
-        (
-            _band("brightest structure", "photons", lo, hi),
-            (scored.peak_photons >= lo) & (scored.peak_photons < hi),
-        )
-        for lo, hi in BRIGHTNESS_BANDS
-    ]
-    groups += [
-        (
-            _band("specimen thickness", "um", lo, hi),
-            (scored.thickness_um >= lo) & (scored.thickness_um < hi),
-        )
-        for lo, hi in THICKNESS_BANDS
-    ]
+    for label, unit, values, bands in (
+        ("brightest structure", "photons", scored.peak_photons, BRIGHTNESS_BANDS),
+        ("specimen thickness", "um", scored.thickness_um, THICKNESS_BANDS),
+    ):
+        groups += [(_band(label, unit, lo, hi), (values >= lo) & (values < hi)) for lo, hi in bands]
     rows = []
     for name, where in groups:
         m = counted & where

@@ -77,7 +77,7 @@ class Evaluation:
     robustness: list[dict[str, Any]]
     real: list[dict[str, Any]]
     seconds: float = 0.0
-    #: ``error_breakdown`` of the 20x set: which specimens and brightnesses the error comes from.
+    #: ``error_breakdown`` of the 20x set: which specimens, brightnesses and thicknesses it is from.
     breakdown: list[dict[str, Any]] = field(default_factory=list)
 
 

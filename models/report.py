@@ -104,7 +104,7 @@ def robustness_table(rows: list[dict[str, Any]]) -> str:
 
 
 def breakdown_table(rows: list[dict[str, Any]]) -> str:
-    """The 20x set's defocus error per specimen kind and brightness band."""
+    """The 20x set's defocus error per specimen kind, brightness band and thickness band."""
     return table(
         [
             "group",
