@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats
 
 from focusqc.models.classical import CLASSICAL
-from focusqc.models.postprocess import DEFAULT_CERTAINTY_GATE, DEFAULT_THRESHOLD_DOF, NO_STRUCTURE
+from focusqc.models.postprocess import DEFAULT_CERTAINTY_GATE, DEFAULT_THRESHOLD_DOF, skip_reason
 from focusqc.models.sim.corruptions import CORRUPTIONS, corrupt
 from focusqc.models.sim.dataset import map_in_order, tile_seed
 from focusqc.models.sim.draw import Ranges, draw_spec
@@ -229,7 +229,13 @@ def mae_counted(scored: Scored, held_out: HeldOutSet) -> NDArray[np.bool_]:
 
 def skipped_by_service(scored: Scored, gate: float) -> NDArray[np.bool_]:
     """Tiles the service would not act on: under the certainty gate, or flagged blank."""
-    return np.asarray((scored.certainty < gate) | (scored.blank_prob >= NO_STRUCTURE))
+    return np.asarray(
+        [
+            skip_reason(float(c), float(b), gate) is not None
+            for c, b in zip(scored.certainty, scored.blank_prob, strict=True)
+        ],
+        dtype=np.bool_,
+    )
 
 
 def metrics(

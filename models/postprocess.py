@@ -35,6 +35,18 @@ NO_STRUCTURE = 0.5
 CLIPPED_WEIGHT = 5.0
 
 
+def skip_reason(certainty: float, blank_prob: float, gate: float) -> str | None:
+    """Why a scored tile gives nothing to act on (flagged blank, or under the gate); else None.
+
+    The one rule for the service's decide stage and for the evaluation's "skipped" counts.
+    """
+    if blank_prob >= NO_STRUCTURE:
+        return f"no structure to focus on (P(blank) {blank_prob:.2f})"
+    if certainty < gate:
+        return f"certainty {certainty:.2f} below the gate {gate}"
+    return None
+
+
 def entropy_certainty(probs: F32) -> F32:
     """1 - entropy / log(K) of each row of bin probabilities."""
     p = np.clip(probs, 1e-9, 1.0)

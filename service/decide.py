@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from focusqc.models.postprocess import NO_STRUCTURE
+from focusqc.models.postprocess import skip_reason
 
 if TYPE_CHECKING:
     from focusqc.config.settings import Policy
@@ -70,12 +70,9 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
         if policy.fail_mode == "closed" and history.attempt < policy.max_retries_per_tile:
             return Decision("reacquire", "no verdict: scoring late or failed (fail-closed)")
         return Decision("skip", "no verdict: scoring late or failed (fail-open)")
-    if verdict.blank_prob >= NO_STRUCTURE:
-        return Decision("skip", f"no structure to focus on (P(blank) {verdict.blank_prob:.2f})")
-    if verdict.certainty < policy.certainty_gate:
-        return Decision(
-            "skip", f"certainty {verdict.certainty:.2f} below the gate {policy.certainty_gate}"
-        )
+    reason = skip_reason(verdict.certainty, verdict.blank_prob, policy.certainty_gate)
+    if reason:
+        return Decision("skip", reason)
     limit = threshold_um(policy, verdict.depth_of_field_um)
     # A tile already refocused must come back clearly in focus, not just across the line.
     if history.attempt > 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from focusqc.models.postprocess import aggregate
+from focusqc.models.postprocess import NO_STRUCTURE, aggregate, skip_reason
 from focusqc.models.preprocess import Patches
 
 CENTRES = np.array([0.5, 10.0], np.float32)  # two bins: in focus, far out
@@ -41,3 +41,9 @@ def test_a_clipped_patch_has_no_say_as_a_blank_one_has_none() -> None:
     assert _tile_dof([0.6, 0.0], [0.0, 0.0]) == pytest.approx(_tile_dof([0.0, 0.0], [0.9, 0.0]))
     assert _tile_dof([0.6, 0.0], [0.0, 0.0]) > 9.0
     assert 0.5 < _tile_dof([0.05, 0.0], [0.0, 0.0]) - both  # a little clipping, a little less
+
+
+def test_skip_reason_names_blank_before_the_gate_and_passes_the_rest() -> None:
+    assert "no structure" in str(skip_reason(0.05, NO_STRUCTURE, gate=0.1))
+    assert "below the gate 0.1" in str(skip_reason(0.05, 0.2, gate=0.1))
+    assert skip_reason(0.1, 0.49, gate=0.1) is None
