@@ -108,7 +108,12 @@ def run(
     )
     real = real_images(scorer, real_root) if real_root else []
     return Evaluation(
-        model={"version": scorer.version, "sha256": scorer.sha256, "provider": scorer.provider},
+        model={
+            "version": scorer.version,
+            "sha256": scorer.sha256,
+            "provider": scorer.provider,
+            "blank_offset": f"{scorer.blank_offset:+.2f}",
+        },
         threshold_dof=DEFAULT_THRESHOLD_DOF,
         gate=DEFAULT_CERTAINTY_GATE,
         scored=scored,

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from focusqc.models.postprocess import NO_STRUCTURE
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -272,8 +274,9 @@ def write(evaluation: Evaluation, out_dir: Path, command: str) -> Path:
         f"```bash\n{command}\n```",
         "",
         f"Default verdict: out of focus above {evaluation.threshold_dof} depths of field (DOF); "
-        f"action gate: certainty {evaluation.gate}. One DOF is λ/(2(n - √(n² - NA²))), "
-        "0.68 µm at 20x/0.75 and 461 nm.",
+        f"action gate: certainty {evaluation.gate}; no structure from P(blank) {NO_STRUCTURE}, "
+        f"after the model's calibrated blank-logit shift of {model.get('blank_offset', '0')}. "
+        "One DOF is λ/(2(n - √(n² - NA²))), 0.68 µm at 20x/0.75 and 461 nm.",
         "",
         "## Targets",
         "",

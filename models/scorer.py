@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 SHIPPED_MODEL = Path(__file__).with_name("focus_model.onnx")
 SHIPPED_SHA256 = Path(__file__).with_name("focus_model.sha256")
+#: Metadata key of the shift added to the network's blank logit, fitted on calibration seeds
+#: after training (absent: no shift), so that P(no structure) means what it says.
+BLANK_OFFSET_KEY = "focusqc.blank_logit_offset"
 Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
 _PROVIDER_NAMES = {
     "cpu": "CPUExecutionProvider",
@@ -186,6 +189,15 @@ class FocusScorer:
                 f"{path}: metadata patch_px={self.patch_px}, canonical sampling "
                 f"{self.canonical}: not a model focusqc can feed"
             )
+        #: Added to the blank logit; a model file without the key has none.
+        self.blank_offset = (
+            self._meta_number(BLANK_OFFSET_KEY, path) if BLANK_OFFSET_KEY in self.meta else 0.0
+        )
+        if not abs(self.blank_offset) <= 5:
+            raise ModelError(
+                f"{path}: metadata {BLANK_OFFSET_KEY}={self.blank_offset} is outside -5..5: "
+                "not a calibration 'focusqc train' writes"
+            )
         self._check_signature(path)
 
     def _read_metadata(self, path: Path) -> dict[str, str]:
@@ -225,9 +237,13 @@ class FocusScorer:
         return self.meta.get("focusqc.model_version", "unknown")
 
     def predict(self, patches: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
-        """Run the network on (B, 3, P, P) patches: bin probabilities, side, blank."""
+        """Run the network on (B, 3, P, P) patches: bin probabilities, side, blank (calibrated)."""
         probs, side, blank = self.session.run(None, {"patches": patches.astype(np.float32)})
-        return np.asarray(probs), np.asarray(side), np.asarray(blank)
+        blank = np.asarray(blank)
+        if self.blank_offset:
+            p = np.clip(blank, 1e-7, 1 - 1e-7)
+            blank = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + self.blank_offset)))
+        return np.asarray(probs), np.asarray(side), np.asarray(blank, np.float32)
 
     def score(
         self,

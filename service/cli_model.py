@@ -20,15 +20,20 @@ def train(
     epochs: Annotated[int, typer.Option(min=1)] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the data and the weights.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")] = 0,
+    calibration_tiles: Annotated[
+        int, typer.Option(min=8, help="Tiles per calibration set for P(no structure).")
+    ] = 300,
 ) -> None:
-    """Simulate training data, train the focus model on the CPU, and export it to ONNX."""
+    """Simulate, train on the CPU, export to ONNX, and calibrate P(no structure)."""
     try:
+        from focusqc.models.train.calibrate import CALIBRATION_SETS, calibrate
         from focusqc.models.train.data import make_training_set
         from focusqc.models.train.fit import TrainConfig, export, fit
     except ImportError as exc:  # torch lives behind the extra
         raise typer.BadParameter(
             f"training needs the train extra: pip install -e '.[train]' ({exc})"
         ) from exc
+    from focusqc.models.scorer import file_sha256
     from focusqc.service.progress import meter
 
     config = TrainConfig(seed=seed, tiles=tiles, epochs=epochs)
@@ -55,12 +60,24 @@ def train(
             )
 
         model = fit(data, config, progress=report)
+        path = out_dir / "focus_model.onnx"
+        export(model, config, path, version=f"sim-{seed}")
+        cal = bar.add(
+            "calibrating P(no structure)", total=calibration_tiles * len(CALIBRATION_SETS)
+        )
+        offset = calibrate(
+            path,
+            calibration_tiles,
+            workers or os.cpu_count() or 1,
+            lambda k: bar.update(cal, advance=k),
+        )
     console = bar.console
-    digest = export(model, config, out_dir / "focus_model.onnx", version=f"sim-{seed}")
+    digest = file_sha256(path)
     (out_dir / "focus_model.sha256").write_text(f"{digest}  focus_model.onnx\n")
     log = {
         "config": config.__dict__,
         "config_sha256": config.digest(),
+        "blank_logit_offset": offset,
         "sha256": digest,
         "patches": len(data["patches"]),
         "seconds": round(time.perf_counter() - start, 1),

@@ -115,6 +115,51 @@ def test_patches_are_cut_at_the_canonical_sampling_the_model_names(
             FocusScorer(_edit_metadata(tiny_model, tmp_path / "bad.onnx", key, value))
 
 
+def test_calibration_writes_a_blank_offset_that_the_scorer_applies(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """Only P(blank) moves, by the fitted logit shift; the defocus bins are untouched."""
+    import shutil
+
+    from focusqc.models.scorer import BLANK_OFFSET_KEY
+    from focusqc.models.train.calibrate import calibrate
+
+    model = shutil.copy(tiny_model, tmp_path / "calibrated.onnx")
+    offset = calibrate(model, tiles_per_set=12)
+    assert offset == round(offset, 2) and abs(offset) <= 5
+    raw, calibrated = FocusScorer(tiny_model), FocusScorer(model)
+    assert (raw.blank_offset, calibrated.blank_offset) == (0.0, offset)
+    assert calibrated.meta[BLANK_OFFSET_KEY] == repr(offset)
+    patches = np.random.default_rng(0).random((5, 3, 64, 64), dtype=np.float32)
+    (p0, s0, b0), (p1, s1, b1) = raw.predict(patches), calibrated.predict(patches)
+    np.testing.assert_array_equal(p0, p1)
+    np.testing.assert_array_equal(s0, s1)
+    logit = np.log(b0 / (1 - b0)) + offset
+    np.testing.assert_allclose(b1, 1 / (1 + np.exp(-logit)), atol=1e-6)
+    with pytest.raises(ValueError, match="calibrated already"):
+        calibrate(model, tiles_per_set=12)
+    for value in ("9", "nan", "wide"):
+        bad = _edit_metadata(tiny_model, tmp_path / "bad.onnx", BLANK_OFFSET_KEY, value)
+        with pytest.raises(ModelError, match="blank_logit_offset"):
+            FocusScorer(bad)
+
+
+def test_train_command_exports_calibrates_and_pins_the_file(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
+    """One untrained-size run of the command: the file it pins is the calibrated one."""
+    import json
+
+    out = tmp_path / "model"
+    args = ["train", str(out), "--tiles", "16", "--epochs", "1", "--seed", "4"]
+    proc = focusqc_cli(*args, "--calibration-tiles", "12", "--workers", "1", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    log = json.loads((out / "train_log.json").read_text())
+    scorer = FocusScorer(out / "focus_model.onnx", expected_sha256=log["sha256"])
+    assert scorer.blank_offset == log["blank_logit_offset"] and scorer.version == "sim-4"
+    assert (out / "focus_model.sha256").read_text().split()[0] == log["sha256"]
+
+
 def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" in ort.get_available_providers():
