@@ -233,6 +233,7 @@ def test_train_command_defaults_are_the_shipped_training_config() -> None:
     """`focusqc train --seed S` must reproduce the shipped model: its defaults are TrainConfig's."""
     import inspect
 
+    from focusqc.models.train.calibrate import CALIBRATION_TILES
     from focusqc.models.train.fit import TrainConfig
     from focusqc.service.cli_model import train
 
@@ -240,3 +241,4 @@ def test_train_command_defaults_are_the_shipped_training_config() -> None:
     shipped = TrainConfig()
     assert params["tiles"].default == shipped.tiles
     assert params["epochs"].default == shipped.epochs
+    assert params["calibration_tiles"].default == CALIBRATION_TILES
