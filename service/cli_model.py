@@ -16,8 +16,8 @@ Files = Annotated[list[Path], typer.Argument(help="Images: TIFF/OME-TIFF, PNG or
 
 def train(
     out_dir: Annotated[Path, typer.Argument(help="Folder for focus_model.onnx and its log.")],
-    tiles: Annotated[int, typer.Option(min=1, help="Simulated tiles (4 patches each).")] = 20000,
-    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    tiles: Annotated[int, typer.Option(min=1, help="Simulated tiles (4 patches each).")] = 32000,
+    epochs: Annotated[int, typer.Option(min=1)] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the data and the weights.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")] = 0,
     calibration_tiles: Annotated[

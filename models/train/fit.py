@@ -29,8 +29,8 @@ class TrainConfig:
     """Everything that decides the trained weights, hashed into the exported model."""
 
     seed: int = 0
-    tiles: int = 20000
-    epochs: int = 10
+    tiles: int = 32000
+    epochs: int = 16
     batch: int = 128
     lr: float = 3e-3
     width: int = 16
