@@ -76,6 +76,12 @@ class Policy(_Frozen):
     neighbour_failures_for_alarm: int = Field(
         3, ge=1, description="Failed tiles among a tile's 8 neighbours that raise an alarm."
     )
+    empty_streak_warning: int = Field(
+        5,
+        ge=0,
+        description="Warn when this many tiles in a row show nothing to focus on: far out of "
+        "focus a field looks empty, so focus may be lost (0: never warn).",
+    )
     fail_mode: Literal["open", "closed"] = Field(
         "open", description="open: a tile with no verdict passes; closed: it is re-acquired."
     )

@@ -8,7 +8,9 @@ Actions:
 - ``in_focus``: keep the tile.
 - ``skip``: no verdict is possible (no structure, certainty below the gate, or no score in
   time with fail-open);
-  keep the tile, act on nothing.
+  keep the tile, act on nothing. Not after a refocus: a tile that showed structure until z
+  moved, and shows none now, may have been moved the wrong way (far out of focus, the model
+  reads a blurred field as empty). Its z goes back, the next strategy tries, then an alarm.
 - ``refocus``: move z (by the model, a sweep or the hardware autofocus), then re-acquire.
 - ``reacquire``: snap again where it is (no score in time with fail-closed).
 - ``alarm``: stop trying; a person must look (retries spent, or failures cluster).
@@ -46,6 +48,7 @@ class History:
     """What has already happened: to this tile, in this run, and around it on the grid."""
 
     attempt: int = 0  # 0 for the first acquisition of the tile
+    moved: bool = False  # z has moved for this tile (a refocus) since its first acquisition
     run_retries: int = 0
     failed_neighbours: int = 0
 
@@ -57,6 +60,7 @@ class Decision:
     action: Action
     reason: str
     z_move_um: float | None = None
+    undo: bool = False  # first return z to where the tile's first acquisition was
 
 
 def threshold_um(policy: Policy, depth_of_field_um: float) -> float:
@@ -71,8 +75,17 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
             return Decision("reacquire", "no verdict: scoring late or failed (fail-closed)")
         return Decision("skip", "no verdict: scoring late or failed (fail-open)")
     reason = skip_reason(verdict.certainty, verdict.blank_prob, policy.certainty_gate)
-    if reason:
+    if reason and not history.moved:
         return Decision("skip", reason)
+    if reason:
+        spent = _retries_spent(policy, history)
+        if spent:
+            return Decision("alarm", f"{reason} after refocusing: the focus may be lost ({spent})")
+        return Decision(
+            "refocus",
+            f"{reason} after refocusing: back to the first z, then the next strategy",
+            undo=True,
+        )
     limit = threshold_um(policy, verdict.depth_of_field_um)
     # A tile already refocused must come back clearly in focus, not just across the line.
     if history.attempt > 0:
@@ -85,13 +98,9 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
             f"{history.failed_neighbours} neighbouring tiles also failed: check the slide, "
             "the stage or the illumination",
         )
-    if history.attempt >= policy.max_retries_per_tile:
-        return Decision(
-            "alarm",
-            f"still {verdict.defocus_um:.2f} um out after {history.attempt} refocus attempts",
-        )
-    if history.run_retries >= policy.max_retries_per_run:
-        return Decision("alarm", f"the run's {policy.max_retries_per_run} retries are spent")
+    spent = _retries_spent(policy, history)
+    if spent:
+        return Decision("alarm", f"still {verdict.defocus_um:.2f} um out ({spent})")
     side = 2 * verdict.side_above_prob - 1
     move = -verdict.defocus_um if side > 0 else verdict.defocus_um
     return Decision(
@@ -99,3 +108,12 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
         f"|defocus| {verdict.defocus_um:.2f} um > {limit:.2f} um",
         z_move_um=move if abs(side) >= SIDE_CONFIDENCE else None,
     )
+
+
+def _retries_spent(policy: Policy, history: History) -> str:
+    """Which retry budget is spent, in words; empty while both last."""
+    if history.attempt >= policy.max_retries_per_tile:
+        return f"{history.attempt} refocus attempts made"
+    if history.run_retries >= policy.max_retries_per_run:
+        return f"the run's {policy.max_retries_per_run} retries are spent"
+    return ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from focusqc.config.events import Alarm, TileQC
@@ -69,6 +69,9 @@ class QCLoop:
         self.run = run
         self.grid_shape = grid_shape
         self.failed: set[tuple[int, int]] = set()
+        self.moved: set[tuple[int, int]] = set()  # positions whose z a refocus has moved
+        self.z_first: dict[tuple[int, int], float] = {}  # z of each position's first exposure
+        self.empty_streak = 0  # tiles in a row skipped with nothing to focus on
         self.run_retries = 0
         self.tally = Tally()
 
@@ -106,18 +109,46 @@ class QCLoop:
         """
         self.tally.exposures += 1
         z_um = self.scope.get_z()
+        if attempt == 0:  # a new visit: what moved z on an earlier one is history
+            self.z_first[(row, col)] = z_um
+            self.moved.discard((row, col))
         timed = self._score(image, index)  # validate + score, within the deadline
         decision = decide(
             self._verdict(timed), self.settings.policy, self._history(attempt, row, col)
         )
-        move, failure = self._act(decision, timed, attempt)  # refocus within the limits
+        # Refocus within the limits (a search after a lost structure starts from the first z).
+        move, failure = self._act(decision, timed, self.z_first.get((row, col), z_um), attempt)
+        if move is not None:
+            self.moved.add((row, col))
         if failure is not None:  # a failing stage or autofocus: stop trying, say why
             decision = Decision("alarm", f"refocus failed: {failure}")
         self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
         if decision.action == "alarm":
             self.failed.add((row, col))
             self._alarm("error", index, decision.reason, failure)
+        self._count_empty(index, decision, timed)
         return Checked(decision, move, timed.score)
+
+    def _count_empty(self, index: int, decision: Decision, timed: Timed) -> None:
+        """Warn once per streak of tiles that show nothing to focus on.
+
+        Far out of focus (beyond some 20 depths of field at 20x) the model reads a field as
+        empty, so a lost focus looks like a run of blank tiles and would pass silently.
+        """
+        if timed.score is None:  # no verdict: says nothing either way
+            return
+        if decision.action != "skip":
+            self.empty_streak = 0
+            return
+        self.empty_streak += 1
+        if self.empty_streak == self.settings.policy.empty_streak_warning:
+            self._alarm(
+                "warning",
+                index,
+                f"{self.empty_streak} tiles in a row show nothing to focus on: if the sample "
+                "is there, the focus may be lost (far out of focus a field looks empty)",
+                None,
+            )
 
     def _score(self, image: NDArray[np.generic], index: int) -> Timed:
         from focusqc.service.deadline import Timed
@@ -149,13 +180,19 @@ class QCLoop:
             for dc in (-1, 0, 1)
             if (dr, dc) != (0, 0)
         )
-        return History(attempt=attempt, run_retries=self.run_retries, failed_neighbours=near)
+        return History(
+            attempt=attempt,
+            moved=(row, col) in self.moved,
+            run_retries=self.run_retries,
+            failed_neighbours=near,
+        )
 
     def _act(
-        self, decision: Decision, timed: Timed, attempt: int
+        self, decision: Decision, timed: Timed, z_first: float, attempt: int
     ) -> tuple[Move | None, Exception | None]:
         if decision.action != "refocus" or timed.score is None:
             return None, None
+        z_from = self.scope.get_z()
 
         def measure(image: NDArray[np.generic]) -> float | None:
             self.tally.exposures += 1
@@ -163,6 +200,8 @@ class QCLoop:
             return probe.score.defocus_um if probe.score else None
 
         try:
+            if decision.undo:
+                self.scope.set_z(z_first)  # where the tile was first acquired: inside the limits
             move = refocus(
                 self.settings.policy.strategies,
                 self.scope,
@@ -176,6 +215,7 @@ class QCLoop:
             )
         except Exception as exc:
             return None, exc
+        move = replace(move, z_from_um=z_from)
         if move.error:
             self._alarm("warning", None, move.error, None)
         return move, None

@@ -92,6 +92,65 @@ def test_an_in_focus_tile_passes_untouched_and_a_blank_one_is_skipped(
     rig.close()
 
 
+def test_a_move_that_loses_the_structure_is_undone_before_the_next_strategy(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model)
+    # Far out of focus the model reads a field as empty, so a move the wrong way looks like
+    # this: the field shows structure only at the z it was found at, and an even, empty field
+    # anywhere else the stage goes.
+    camera, rng, real_snap = rig.scope.camera, np.random.default_rng(0), rig.scope.snap
+    real_autofocus, autofocus_from = rig.scope.autofocus, []
+
+    def snap() -> np.ndarray:
+        if rig.scope.get_z() == 6.0:
+            return real_snap()
+        return expose(rng, np.full((128, 128), 40.0), camera)
+
+    def autofocus() -> float:
+        autofocus_from.append(rig.scope.get_z())
+        return real_autofocus()
+
+    rig.scope.snap = snap  # type: ignore[method-assign]
+    rig.scope.autofocus = autofocus  # type: ignore[method-assign]
+    rig.scope.set_z(6.0)
+    decision = rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0))
+    events = [e for e in rig.tile_events(0) if "action" in e]
+    assert [e["action"] for e in events] == ["refocus", "refocus", "alarm"]
+    assert events[0]["strategy"] == "model" and events[1]["strategy"] == "hardware"
+    assert "back to the first z" in events[1]["reason"]
+    # The hardware autofocus started from z 6, not from where the model's move had gone; the
+    # event's move is the whole way from where the tile was acquired.
+    assert events[1]["z_um"] != 6.0 and autofocus_from == [6.0]
+    assert events[1]["z_move_um"] == pytest.approx(events[2]["z_um"] - events[1]["z_um"])
+    assert decision.action == "alarm" and "focus may be lost" in decision.reason
+    assert rig.scope.get_z() == 6.0  # given up: z back where the tile found it
+    rig.close()
+
+
+def test_a_streak_of_empty_tiles_warns_once_that_focus_may_be_lost(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model)
+    rig.settings = rig.loop.settings = rig.settings.model_copy(
+        update={"policy": rig.settings.policy.model_copy(update={"empty_streak_warning": 2})}
+    )
+    camera, rng, real_snap = rig.scope.camera, np.random.default_rng(0), rig.scope.snap
+    empty = lambda: expose(rng, np.full((128, 128), 40.0), camera)  # noqa: E731
+    rig.scope.snap = empty  # type: ignore[method-assign]
+    actions = [rig.loop.tile(i, 0, i % 3, rig.scope.grid_xy(0, i % 3)).action for i in range(3)]
+    assert actions == ["skip"] * 3
+    rig.scope.snap = real_snap  # type: ignore[method-assign]
+    assert rig.loop.tile(3, 0, 0, rig.scope.grid_xy(0, 0)).action == "in_focus"  # ends the streak
+    rig.scope.snap = empty  # type: ignore[method-assign]
+    for i in (4, 5):
+        rig.loop.tile(i, 0, 1, rig.scope.grid_xy(0, 1))
+    warnings = rig.alarms()
+    assert [(w["tile"], w["severity"]) for w in warnings] == [(1, "warning"), (5, "warning")]
+    assert "2 tiles in a row show nothing to focus on" in warnings[0]["message"]
+    rig.close()
+
+
 def test_a_scorer_past_its_deadline_lets_the_tile_through_and_says_so(
     tmp_path: Path, model: FocusScorer
 ) -> None:

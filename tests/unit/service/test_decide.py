@@ -43,6 +43,12 @@ CASES = [
     (verdict(None), History(), {"fail_mode": "closed"}, "reacquire", None),
     (verdict(None), History(attempt=2), {"fail_mode": "closed"}, "skip", None),
     (verdict(1.5), History(), {"threshold_um": 2.0}, "in_focus", None),  # um overrides DOF
+    # Nothing to focus on after z moved for the tile: back, the next strategy, then an alarm.
+    (verdict(20.0, blank=0.6), History(attempt=1, moved=True), {}, "refocus", None),
+    (verdict(9.0, certainty=0.05), History(attempt=1, moved=True), {}, "refocus", None),
+    (verdict(20.0, blank=0.6), History(attempt=2, moved=True), {}, "alarm", None),
+    (verdict(20.0, blank=0.6), History(1, True, run_retries=10), {}, "alarm", None),
+    (verdict(20.0, blank=0.6), History(attempt=1), {}, "skip", None),  # re-snapped, not moved
 ]
 
 
@@ -54,3 +60,11 @@ def test_decide(
     assert isinstance(decision, Decision)
     assert (decision.action, decision.z_move_um) == (action, move), decision.reason
     assert decision.reason  # every decision says why
+
+
+def test_only_a_search_after_a_lost_structure_returns_z_first() -> None:
+    lost = decide(verdict(20.0, blank=0.6), POLICY, History(attempt=1, moved=True))
+    assert lost.undo and "back to the first z" in lost.reason
+    assert not decide(verdict(3.0, above=0.6), POLICY, History(attempt=1, moved=True)).undo
+    spent = decide(verdict(20.0, blank=0.6), POLICY, History(attempt=2, moved=True))
+    assert "focus may be lost" in spent.reason and "2 refocus attempts" in spent.reason
