@@ -100,11 +100,15 @@ def test_qc_catches_refocuses_and_reacquires_on_pymmcore_plus_simulated_sample(
         assert loop.tile(0, 0, 0, (0.0, 0.0)).action == "in_focus"
         assert scope.get_z() == 0.0
         scope.set_z(start_um)  # 4.5 depths of field out: caught, refocused, re-acquired
-        assert loop.tile(1, 0, 1, (0.0, 0.0)).action == "in_focus"
+        decision = loop.tile(1, 0, 1, (0.0, 0.0))
         events = [e.body["data"] for e in bus.journal.read() if e.kind == "event"]
         tile = [e for e in events if e.get("tile") == 1 and "action" in e]
-        assert tile[0]["action"] == "refocus" and len(tile) >= 2
-        assert abs(scope.get_z()) < 0.8 * 2.5 * 33.6  # within the hysteresis limit of focus
+        story = [
+            (e["action"], e["z_um"], e["defocus_um"], e["certainty"], e["reason"]) for e in tile
+        ]
+        assert decision.action == "in_focus", story
+        assert tile[0]["action"] == "refocus" and len(tile) >= 2, story
+        assert abs(scope.get_z()) < 0.8 * 2.5 * 33.6, story  # within the hysteresis limit
     finally:
         bus.close()
 
