@@ -21,7 +21,7 @@ from focusqc.models.postprocess import DEFAULT_CERTAINTY_GATE, DEFAULT_THRESHOLD
 from focusqc.models.sim.corruptions import CORRUPTIONS, corrupt
 from focusqc.models.sim.dataset import map_in_order, tile_seed
 from focusqc.models.sim.draw import Ranges, draw_spec
-from focusqc.models.sim.render import Modality, render
+from focusqc.models.sim.render import Modality, TileSpec, render
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -227,6 +227,28 @@ def mae_counted(scored: Scored, held_out: HeldOutSet) -> NDArray[np.bool_]:
     return np.asarray(scored.structure & limit)
 
 
+def side_counted(scored: Scored, held_out: HeldOutSet) -> NDArray[np.bool_]:
+    """The tiles a set's side accuracy is over.
+
+    With structure, optics that show the side, and at least the set's |defocus| for it (2 depths
+    of field where it names none).
+    """
+    side_from = (
+        np.abs(scored.truth_um) >= held_out.side_min_um
+        if held_out.side_min_um is not None
+        else scored.truth_dof >= 2.0
+    )
+    return np.asarray(scored.structure & scored.side_visible & side_from)
+
+
+def specs(held_out: HeldOutSet, indices: NDArray[np.intp]) -> list[TileSpec]:
+    """How the set's tiles at ``indices`` were drawn (``render_set`` renders the same)."""
+    return [
+        draw_spec(tile_seed(held_out.seed, int(i)), held_out.modality, held_out.ranges)
+        for i in indices
+    ]
+
+
 def skipped_by_service(scored: Scored, gate: float) -> NDArray[np.bool_]:
     """Tiles the service would not act on: under the certainty gate, or flagged blank."""
     return np.asarray(
@@ -259,12 +281,7 @@ def metrics(
     }
     for name, values in scored.classical.items():
         out[f"AUC {name}"] = auc(-values[s], is_out)
-    side_from = (
-        np.abs(scored.truth_um) >= held_out.side_min_um
-        if held_out.side_min_um is not None
-        else truth >= 2.0
-    )
-    sided = s & scored.side_visible & side_from
+    sided = side_counted(scored, held_out)
     out["side tiles"] = float(sided.sum())
     out["side accuracy"] = float(
         ((scored.side_above[sided] > 0.5) == (scored.truth_um[sided] > 0)).mean()

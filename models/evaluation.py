@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from focusqc.models.evaluate import (
     SETS,
     TARGET_SET,
@@ -21,7 +23,10 @@ from focusqc.models.evaluate import (
     robustness,
     scaled,
     score_tiles,
+    side_counted,
+    specs,
 )
+from focusqc.models.ideal import side_ceiling
 from focusqc.models.postprocess import DEFAULT_CERTAINTY_GATE, DEFAULT_THRESHOLD_DOF
 
 if TYPE_CHECKING:
@@ -102,6 +107,13 @@ def run(
         results[held_out.name] = metrics(scored[held_out.name], held_out)
         if held_out.name == TARGET_SET:
             target_tiles = tiles
+            # How often anything could name the side on these tiles: the side target's ceiling.
+            counted = np.flatnonzero(side_counted(scored[held_out.name], held_out))
+            results[held_out.name]["side ideal observer"] = side_ceiling(
+                specs(held_out, counted),
+                workers=workers,
+                progress=(lambda k: progress("side ideal observer", k)) if progress else None,
+            )
     sample = target_tiles[: max(8, round(robustness_tiles * fraction))]
     table = robustness(
         scorer, sample, progress=(lambda k: progress("robustness", k)) if progress else None
@@ -142,7 +154,8 @@ def targets(evaluation: Evaluation) -> list[tuple[str, str, bool]]:
         ("20x in/out F1 ≥ 0.97", f"{m['F1']:.3f}", m["F1"] >= 0.97),
         (
             "20x side ≥ 90% for defocus beyond ±1.5 µm (index mismatch)",
-            f"{m['side accuracy']:.1%}",
+            f"{m['side accuracy']:.1%} (an ideal observer that knows the specimen: "
+            f"{m.get('side ideal observer', np.nan):.1%})",
             m["side accuracy"] >= 0.9,
         ),
         (

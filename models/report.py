@@ -285,6 +285,11 @@ def write(evaluation: Evaluation, out_dir: Path, command: str) -> Path:
             [[what, got, "yes" if ok else "**no**"] for what, got, ok in targets(evaluation)],
         ),
         "",
+        "The side target's ceiling: an ideal observer that knows each tile's specimen, optics, "
+        "camera and |defocus|, and reads the image by the likelihood ratio of its two sides "
+        "under the camera's noise (`focusqc.models.ideal`), on the same tiles. A model must "
+        "also guess the specimen, so on average it cannot do better.",
+        "",
         "## Held-out simulated sets",
         "",
         *[f"- **{s.name}**: {s.what}." for s in SETS],

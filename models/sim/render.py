@@ -125,8 +125,35 @@ def _bin(image: Array, q: int) -> Array:
     return np.asarray(image.reshape(*lead, h, q, w, q).sum(axis=(-3, -1)), dtype=np.float64)
 
 
+@dataclass
+class _Scene:
+    """What reaches the camera (expected photons per pixel), with the truth maps behind it."""
+
+    photons: Array
+    rng: np.random.Generator  # where the camera's noise draws go on from
+    defocus_map_um: Array
+    structure_map: Array
+
+
+def expected_photons(spec: TileSpec) -> Array:
+    """The tile's expected photons per camera pixel: everything but the camera's noise.
+
+    What an ideal observer that knows the specimen compares the image against
+    (``focusqc.models.ideal``).
+    """
+    return _scene(spec).photons
+
+
 def render(spec: TileSpec) -> Tile:
     """Render a tile and its per-tile and per-patch labels."""
+    scene = _scene(spec)
+    image = _to_camera(scene.rng, scene.photons, spec)
+    tile = Tile(image, scene.defocus_map_um, scene.structure_map, spec)
+    tile.labels = labels(tile)
+    return tile
+
+
+def _scene(spec: TileSpec) -> _Scene:
     rng = np.random.default_rng(spec.seed)
     pixel = spec.optics.pixel_size_um
     q = oversampling(spec.optics, pixel)
@@ -177,13 +204,10 @@ def render(spec: TileSpec) -> Tile:
         photons = photons * (shade * dust)[None]
     if spec.seam:
         photons = seam_all(rng, photons)
-    image = _to_camera(rng, photons, spec)
     w_nat, wdz_nat = _bin(weight, q), _bin(weighted_dz, q)
     # Where there is no object the map holds the plain defocus; elsewhere the object-weighted one.
     dz_map = np.divide(wdz_nat, w_nat, out=_bin(base, q) / q**2, where=w_nat > 0)
-    tile = Tile(image=image, defocus_map_um=dz_map, structure_map=w_nat / q**2, spec=spec)
-    tile.labels = labels(tile)
-    return tile
+    return _Scene(photons, rng, dz_map, w_nat / q**2)
 
 
 def seam_all(rng: np.random.Generator, photons: Array) -> Array:

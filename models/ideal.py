@@ -1,0 +1,85 @@
+"""An ideal observer for the side of focus: how often any model could tell above from below.
+
+It knows everything about a tile but the sign of its defocus: the specimen, the optics, the
+camera and |defocus|. It renders the tile's expected photons for each side and reads the image
+by their likelihood ratio under the camera's noise (shot noise plus read noise, taken as
+Gaussian, without quantisation, clipping or hot pixels). A model sees the same image but must
+also guess the specimen, so on average it cannot do better: the observer's accuracy over a set
+is a ceiling for the side accuracy on that set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from focusqc.models.sim.dataset import map_in_order
+from focusqc.models.sim.render import expected_photons
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from focusqc.models.sim.render import TileSpec
+
+#: Noisy images drawn per tile to measure how often the observer is right.
+DRAWS = 64
+
+
+def side_accuracy(spec: TileSpec, draws: int = DRAWS) -> float:
+    """How often the ideal observer names this tile's side, over ``draws`` noisy images.
+
+    A tile whose two sides image alike (no index mismatch, or in focus) scores 0.5.
+    """
+    if spec.modality != "fluorescence":
+        raise ValueError(f"the ideal observer models a mono camera; {spec.modality} is not one")
+    if spec.defocus_um == 0:
+        return 0.5
+    depth = abs(spec.defocus_um)
+    read_var = spec.camera.read_noise_e**2
+    mean = {
+        side: expected_photons(replace(spec, defocus_um=side * depth)) * spec.camera.qe
+        for side in (1, -1)
+    }
+    if np.allclose(mean[1], mean[-1], rtol=1e-9, atol=1e-9):
+        return 0.5  # the same image either side (up to rounding): a coin toss
+    var = {side: m + read_var for side, m in mean.items()}
+    log_ratio = 0.5 * np.log(var[-1] / var[1])
+    truth = 1 if spec.defocus_um > 0 else -1
+    rng = np.random.default_rng(spec.seed)
+    right = 0
+    for _ in range(draws):
+        image = mean[truth] + rng.standard_normal(mean[truth].shape) * np.sqrt(var[truth])
+        # log p(image | above) - log p(image | below), pixel by pixel.
+        llr = float(
+            (
+                0.5 * (image - mean[-1]) ** 2 / var[-1]
+                - 0.5 * (image - mean[1]) ** 2 / var[1]
+                + log_ratio
+            ).sum()
+        )
+        right += (llr > 0) == (truth > 0)
+    return right / draws
+
+
+def _one(args: tuple[TileSpec, int]) -> float:
+    return side_accuracy(*args)
+
+
+def side_ceiling(
+    specs: Sequence[TileSpec],
+    draws: int = DRAWS,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> float:
+    """The ideal observer's side accuracy over these tiles (NaN for none)."""
+    if not specs:
+        return float("nan")
+    accuracies = map_in_order(_one, [(s, draws) for s in specs], workers)
+    total = 0.0
+    for accuracy in accuracies:
+        total += accuracy
+        if progress:
+            progress(1)
+    return total / len(specs)
