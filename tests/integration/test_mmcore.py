@@ -145,11 +145,12 @@ def test_an_mda_with_qc_refocuses_the_bad_position_and_keeps_the_correction(
         (1, 0),
         (1, 1),
     ]
-    assert all(f["action"] == "in_focus" and f["model_version"] for f in result.frames)
+    story = [(f["index"], f["attempt"], f["action"], f["reason"]) for f in result.frames]
+    assert all(f["action"] == "in_focus" and f["model_version"] for f in result.frames), story
     first, bad, _, bad_again = result.frames
-    assert first["attempt"] == 0 and bad["attempt"] >= 1  # caught and re-acquired
+    assert first["attempt"] == 0 and bad["attempt"] >= 1, story  # caught and re-acquired
     assert result.reacquired == bad["attempt"]
-    assert bad_again["attempt"] == 0  # the next time point keeps the position's correction
+    assert bad_again["attempt"] == 0, story  # the next time point keeps the correction
 
 
 def test_the_mda_command_runs_a_sequence_file_on_the_demo_devices(
