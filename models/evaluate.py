@@ -24,7 +24,7 @@ from focusqc.models.sim.draw import Ranges, draw_spec
 from focusqc.models.sim.render import Modality, TileSpec, render
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from numpy.typing import NDArray
 
@@ -133,17 +133,23 @@ class Scored:
 Tile = tuple["NDArray[Any]", dict[str, Any]]
 
 
-def _render(args: tuple[int, Modality, Ranges]) -> Tile:
-    seed, modality, ranges = args
-    tile = render(draw_spec(seed, modality, ranges))
+def _render(spec: TileSpec) -> Tile:
+    tile = render(spec)
     return tile.image, tile.labels
+
+
+def specs(held_out: HeldOutSet, indices: Iterable[int]) -> list[TileSpec]:
+    """How the set's tiles at ``indices`` are drawn."""
+    return [
+        draw_spec(tile_seed(held_out.seed, int(i)), held_out.modality, held_out.ranges)
+        for i in indices
+    ]
 
 
 def render_set(held_out: HeldOutSet, tiles: int | None = None, workers: int = 1) -> list[Tile]:
     """The images and labels of a held-out set, the same whatever ``workers``."""
     n = held_out.tiles if tiles is None else tiles
-    jobs = [(tile_seed(held_out.seed, i), held_out.modality, held_out.ranges) for i in range(n)]
-    return list(map_in_order(_render, jobs, workers))
+    return list(map_in_order(_render, specs(held_out, range(n)), workers))
 
 
 def classical_scores(image: NDArray[Any]) -> dict[str, float]:
@@ -239,14 +245,6 @@ def side_counted(scored: Scored, held_out: HeldOutSet) -> NDArray[np.bool_]:
         else scored.truth_dof >= 2.0
     )
     return np.asarray(scored.structure & scored.side_visible & side_from)
-
-
-def specs(held_out: HeldOutSet, indices: NDArray[np.intp]) -> list[TileSpec]:
-    """How the set's tiles at ``indices`` were drawn (``render_set`` renders the same)."""
-    return [
-        draw_spec(tile_seed(held_out.seed, int(i)), held_out.modality, held_out.ranges)
-        for i in indices
-    ]
 
 
 def skipped_by_service(scored: Scored, gate: float) -> NDArray[np.bool_]:
