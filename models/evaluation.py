@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from focusqc.models.breakdown import error_breakdown
 from focusqc.models.evaluate import (
     SETS,
     TARGET_SET,
     Scored,
     Tile,
-    error_breakdown,
     held_out_set,
     metrics,
     render_set,

@@ -7,12 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from focusqc.models.breakdown import error_breakdown
 from focusqc.models.evaluate import (
     SETS,
     TARGET_SET,
     Scored,
     auc,
-    error_breakdown,
     f1_out,
     held_out_set,
     metrics,
