@@ -79,7 +79,6 @@ class QCLoop:
         """QC one grid position until it is in focus, skipped, or alarmed."""
         start = time.perf_counter()
         self.scope.move_xy(*xy_um)
-        z_start = self.scope.get_z()
         attempt, refocused = 0, False
         while True:
             decision = self.check(self.scope.snap(), index, row, col, attempt).decision
@@ -88,6 +87,7 @@ class QCLoop:
             attempt += 1
             self.run_retries += 1
             refocused = refocused or decision.action == "refocus"
+        z_start = self.z_first[(row, col)]  # check() noted it at the first exposure
         if decision.action == "alarm" and self.scope.get_z() != z_start:
             # Giving up: leave z where the tile found it, so one bad tile (a blank field the
             # model misread, a bubble) cannot drag the focus away from the next ones.
