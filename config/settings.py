@@ -123,6 +123,10 @@ class Runtime(_Frozen):
         500.0, gt=0.0, description="Longest a tile waits for its verdict before it passes."
     )
     patch_budget: int = Field(16, ge=1, le=256)
+    precision: Literal["auto", "float32", "int8"] = Field(
+        "auto",
+        description="auto: the model's int8 copy on the CPU, the float model on a GPU.",
+    )
 
 
 def _is_loopback(endpoint: str) -> bool:

@@ -124,6 +124,7 @@ def run(
             "version": scorer.version,
             "sha256": scorer.sha256,
             "provider": scorer.provider,
+            "precision": scorer.precision,
             "blank_offset": f"{scorer.blank_offset:+.2f}",
         },
         threshold_dof=DEFAULT_THRESHOLD_DOF,

@@ -269,7 +269,8 @@ def write(evaluation: Evaluation, out_dir: Path, command: str) -> Path:
         "# Focus model evaluation",
         "",
         f"Model `{model['version']}` (sha256 `{model['sha256'][:16]}...`), run on "
-        f"{model['provider']} in {evaluation.seconds:.0f} s, written by:",
+        f"{model['provider']} ({model.get('precision', 'float32')}) in "
+        f"{evaluation.seconds:.0f} s, written by:",
         "",
         f"```bash\n{command}\n```",
         "",

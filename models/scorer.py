@@ -21,11 +21,14 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 SHIPPED_MODEL = Path(__file__).with_name("focus_model.onnx")
-SHIPPED_SHA256 = Path(__file__).with_name("focus_model.sha256")
 #: Metadata key of the shift added to the network's blank logit, fitted on calibration seeds
 #: after training (absent: no shift), so that P(no structure) means what it says.
 BLANK_OFFSET_KEY = "focusqc.blank_logit_offset"
+#: Metadata key naming a quantized copy's arithmetic ("int8"); a float model has none.
+PRECISION_KEY = "focusqc.precision"
 Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
+#: ``auto``: the int8 copy on the CPU when one is pinned beside the model, the float model else.
+Precision = Literal["auto", "float32", "int8"]
 _PROVIDER_NAMES = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -58,6 +61,27 @@ class TileScore:
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, hex."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def int8_sibling(path: Path) -> Path:
+    """Where a float model's int8 copy lives: ``m.onnx`` -> ``m.int8.onnx``."""
+    return path.with_suffix(".int8.onnx")
+
+
+def read_pins(path: Path) -> dict[str, str]:
+    """File name -> pinned SHA-256, from the ``.sha256`` file beside a model (sha256sum's format).
+
+    A line with a digest alone pins the model itself. No such file: nothing is pinned.
+    """
+    pin_file = path.with_suffix(".sha256")
+    if not pin_file.is_file():
+        return {}
+    pins: dict[str, str] = {}
+    for line in pin_file.read_text().splitlines():
+        digest, _, name = line.strip().partition(" ")
+        if digest:
+            pins[name.strip().lstrip("*") or path.name] = digest
+    return pins
 
 
 def tensorrt_installed() -> bool:
@@ -139,6 +163,7 @@ class FocusScorer:
         threads: int = 0,
         expected_sha256: str | None = None,
         require_gpu: bool = False,
+        precision: Precision = "auto",
     ) -> None:
         import onnxruntime as ort
 
@@ -150,31 +175,32 @@ class FocusScorer:
                 f"model file {path} not found: reinstall focusqc, or pass the path "
                 "of a model written by 'focusqc train'"
             )
-        if expected_sha256 is None and path == SHIPPED_MODEL and SHIPPED_SHA256.is_file():
-            expected_sha256 = SHIPPED_SHA256.read_text().split()[0]
-        self.path = path
-        self.sha256 = file_sha256(path)
-        if expected_sha256 and self.sha256 != expected_sha256:
-            raise ModelError(
-                f"model file {path} does not match its pinned SHA-256 "
-                f"{expected_sha256[:12]}...: the file is corrupt or was replaced"
-            )
+        pins = read_pins(path)
+        _check_pin(path, expected_sha256 or pins.get(path.name))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
         options.log_severity_level = 3
         providers = choose_providers(provider, ort.get_available_providers())
         preload_gpu_libraries(ort, providers)
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:
-            raise ModelError(f"onnxruntime cannot load {path}: {exc}") from exc
+        cpu = "CPUExecutionProvider"
+        int8 = _usable_int8(path, pins, precision)
+        chosen = int8 if int8 and (precision == "int8" or providers[0] == cpu) else path
+        self.session = _session(ort, chosen, options, providers)
         self.provider = self.session.get_providers()[0]
-        if require_gpu and self.provider == "CPUExecutionProvider":
+        if require_gpu and self.provider == cpu:
             raise ModelError(
                 "the configuration requires a GPU but onnxruntime fell back to the "
                 "CPU: check the NVIDIA driver and that onnxruntime-gpu is installed"
             )
-        self.meta = self._read_metadata(path)
+        if chosen == path and int8 and self.provider == cpu:  # a GPU asked for, the CPU given
+            chosen = int8
+            self.session = _session(ort, chosen, options, [cpu])
+        self.path = chosen
+        self.sha256 = file_sha256(chosen)
+        self.meta = self._read_metadata(chosen)
+        #: The arithmetic of the network actually run: "float32", or "int8" for the CPU copy.
+        self.precision = self.meta.get(PRECISION_KEY, "float32")
+        path = chosen
         self.patch_px = int(self._meta_number("focusqc.patch_px", path))
         #: The canonical pixel the model was trained at, in units of wavelength / NA.
         self.canonical = self._meta_number("focusqc.canonical_pixel_per_lambda_over_na", path)
@@ -273,3 +299,34 @@ class FocusScorer:
             n_immersion=n_immersion,
             provider=self.provider,
         )
+
+
+def _check_pin(path: Path, expected: str | None) -> None:
+    if expected and file_sha256(path) != expected:
+        raise ModelError(
+            f"model file {path} does not match its pinned SHA-256 "
+            f"{expected[:12]}...: the file is corrupt or was replaced"
+        )
+
+
+def _usable_int8(path: Path, pins: dict[str, str], precision: Precision) -> Path | None:
+    """The model's int8 copy if one is pinned beside it and ``precision`` allows it."""
+    sibling = int8_sibling(path)
+    if precision == "float32":
+        return None
+    if sibling.name not in pins or not sibling.is_file():
+        if precision == "int8":
+            raise ModelError(
+                f"precision int8 asked for, but {sibling} is missing or not pinned in "
+                f"{path.with_suffix('.sha256')}: 'focusqc train' writes both"
+            )
+        return None
+    _check_pin(sibling, pins[sibling.name])
+    return sibling
+
+
+def _session(ort: Any, path: Path, options: Any, providers: list[str]) -> Any:
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:
+        raise ModelError(f"onnxruntime cannot load {path}: {exc}") from exc

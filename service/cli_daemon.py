@@ -43,7 +43,11 @@ def make_scorer(settings: Settings, deadline_ms: float | None = None) -> Deadlin
     o, rt = settings.optics, settings.runtime
     try:
         model = FocusScorer(
-            rt.model, provider=rt.provider, threads=rt.threads, require_gpu=rt.require_gpu
+            rt.model,
+            provider=rt.provider,
+            threads=rt.threads,
+            require_gpu=rt.require_gpu,
+            precision=rt.precision,
         )
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -181,7 +185,8 @@ def run(
     tiles = settings.slide.rows * settings.slide.cols
     try:
         console.print(
-            f"focusqc '{settings.name}': model {model.version} on {model.provider}; "
+            f"focusqc '{settings.name}': model {model.version} ({model.precision}) "
+            f"on {model.provider}; "
             f"events {bus.publish_endpoint}, snapshot {bus.snapshot_endpoint}; "
             f"journal {settings.journal.path}",
             highlight=False,
@@ -243,7 +248,8 @@ def bench_refocus_command(
     )
     scope = SimulatedScope(slide)
     o = settings.optics
-    model = FocusScorer(settings.runtime.model, provider=settings.runtime.provider)
+    rt = settings.runtime
+    model = FocusScorer(rt.model, provider=rt.provider, precision=rt.precision)
     scorer = DeadlineScorer(
         model,
         60_000,
@@ -265,7 +271,9 @@ def bench_refocus_command(
         )
     scorer.close()
     rows = [r.row() for r in results]
-    table = Table(title=f"refocus after a 1-10 um jump ({model.version}, {model.provider})")
+    table = Table(
+        title=f"refocus after a 1-10 um jump ({model.version}, {model.precision}, {model.provider})"
+    )
     for key in rows[0]:
         table.add_column(key, justify="right")
     for row in rows:

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,16 +24,17 @@ def train(
         int, typer.Option(min=8, help="Tiles per calibration set for P(no structure).")
     ] = 300,
 ) -> None:
-    """Simulate, train on the CPU, export to ONNX, and calibrate P(no structure)."""
+    """Simulate, train on the CPU, export to ONNX (float, and int8 for the CPU), calibrate."""
     try:
         from focusqc.models.train.calibrate import CALIBRATION_SETS, calibrate
         from focusqc.models.train.data import make_training_set
         from focusqc.models.train.fit import TrainConfig, export, fit
+        from focusqc.models.train.quantize import quantize
     except ImportError as exc:  # torch lives behind the extra
         raise typer.BadParameter(
             f"training needs the train extra: pip install -e '.[train]' ({exc})"
         ) from exc
-    from focusqc.models.scorer import file_sha256
+    from focusqc.models.scorer import file_sha256, int8_sibling
     from focusqc.service.progress import meter
 
     config = TrainConfig(seed=seed, tiles=tiles, epochs=epochs)
@@ -62,29 +63,35 @@ def train(
         model = fit(data, config, progress=report)
         path = out_dir / "focus_model.onnx"
         export(model, config, path, version=f"sim-{seed}")
+        int8 = int8_sibling(path)
+        quantize(path, int8)
         cal = bar.add(
-            "calibrating P(no structure)", total=calibration_tiles * len(CALIBRATION_SETS)
+            "calibrating P(no structure)", total=2 * calibration_tiles * len(CALIBRATION_SETS)
         )
-        offset = calibrate(
+        offsets = calibrate(
             path,
-            calibration_tiles,
-            workers or os.cpu_count() or 1,
-            lambda k: bar.update(cal, advance=k),
+            int8,
+            tiles_per_set=calibration_tiles,
+            workers=workers or os.cpu_count() or 1,
+            progress=lambda k: bar.update(cal, advance=k),
         )
     console = bar.console
-    digest = file_sha256(path)
-    (out_dir / "focus_model.sha256").write_text(f"{digest}  focus_model.onnx\n")
-    log = {
+    digests = {p.name: file_sha256(p) for p in (path, int8)}
+    pins = "".join(f"{d}  {name}\n" for name, d in digests.items())
+    path.with_suffix(".sha256").write_text(pins)
+    log: dict[str, Any] = {
         "config": config.__dict__,
         "config_sha256": config.digest(),
-        "blank_logit_offset": offset,
-        "sha256": digest,
+        "blank_logit_offset": offsets[0],
+        "blank_logit_offset_int8": offsets[1],
+        "sha256": digests[path.name],
+        "sha256_int8": digests[int8.name],
         "patches": len(data["patches"]),
         "seconds": round(time.perf_counter() - start, 1),
     }
     (out_dir / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
     console.print(
-        f"wrote {out_dir / 'focus_model.onnx'} (sha256 {digest[:12]}) in {log['seconds']} s"
+        f"wrote {path} (sha256 {log['sha256'][:12]}) and {int8.name} in {log['seconds']} s"
     )
 
 
@@ -146,6 +153,7 @@ def score(
             "side_above_prob": round(result.side_above_prob, 3),
             "blank_prob": round(result.blank_prob, 3),
             "provider": result.provider,
+            "precision": scorer.precision,
             "model_version": scorer.version,
         }
         if as_json:

@@ -68,7 +68,8 @@ def serve(
         Console(stderr=True).print(
             f"focusqc '{settings.name}' serving scanners on {hook.endpoint}"
             f"{' (CURVE)' if secret else ''}; events {bus.publish_endpoint}, "
-            f"snapshot {bus.snapshot_endpoint}; model {model.version} on {model.provider}",
+            f"snapshot {bus.snapshot_endpoint}; model {model.version} ({model.precision}) "
+            f"on {model.provider}",
             highlight=False,
             soft_wrap=True,
         )

@@ -50,26 +50,36 @@ def fit_logit_offset(prob: NDArray[np.floating], is_blank: NDArray[np.bool_]) ->
 
 
 def calibrate(
-    model: Path,
+    *paths: Path,
     tiles_per_set: int = CALIBRATION_TILES,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
-) -> float:
-    """Fit the blank-logit offset of an uncalibrated model file and write it into the file."""
+) -> list[float]:
+    """Fit the blank-logit offset of each uncalibrated model file and write it into the file.
+
+    Several files (a float model and its int8 copy) are each fitted on their own outputs, over
+    the same rendered tiles.
+    """
     import onnx
 
-    scorer = FocusScorer(model, provider="cpu")
-    if BLANK_OFFSET_KEY in scorer.meta:
-        raise ValueError(f"{model} is calibrated already ({BLANK_OFFSET_KEY} is set)")
-    probs, blank = [], []
+    scorers = [FocusScorer(path, provider="cpu", precision="float32") for path in paths]
+    for path, scorer in zip(paths, scorers, strict=True):
+        if BLANK_OFFSET_KEY in scorer.meta:
+            raise ValueError(f"{path} is calibrated already ({BLANK_OFFSET_KEY} is set)")
+    probs: list[list[NDArray[np.floating]]] = [[] for _ in paths]
+    blank = []
     for name, seed in CALIBRATION_SETS:
         tiles = render_set(replace(held_out_set(name), seed=seed), tiles_per_set, workers)
-        scored = score_tiles(scorer, tiles, progress=progress)
-        probs.append(scored.blank_prob)
+        for i, scorer in enumerate(scorers):
+            scored = score_tiles(scorer, tiles, progress=progress)
+            probs[i].append(scored.blank_prob)
         blank.append(~scored.structure)
-    offset = round(fit_logit_offset(np.concatenate(probs), np.concatenate(blank)), DECIMALS)
-    proto = onnx.load(str(model))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = BLANK_OFFSET_KEY, repr(offset)
-    onnx.save(proto, str(model))
-    return offset
+    offsets = []
+    for path, prob in zip(paths, probs, strict=True):
+        offset = round(fit_logit_offset(np.concatenate(prob), np.concatenate(blank)), DECIMALS)
+        proto = onnx.load(str(path))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = BLANK_OFFSET_KEY, repr(offset)
+        onnx.save(proto, str(path))
+        offsets.append(offset)
+    return offsets

@@ -125,7 +125,7 @@ def test_calibration_writes_a_blank_offset_that_the_scorer_applies(
     from focusqc.models.train.calibrate import calibrate
 
     model = shutil.copy(tiny_model, tmp_path / "calibrated.onnx")
-    offset = calibrate(model, tiles_per_set=12)
+    (offset,) = calibrate(model, tiles_per_set=12)
     assert offset == round(offset, 2) and abs(offset) <= 5
     raw, calibrated = FocusScorer(tiny_model), FocusScorer(model)
     assert (raw.blank_offset, calibrated.blank_offset) == (0.0, offset)
@@ -147,7 +147,10 @@ def test_calibration_writes_a_blank_offset_that_the_scorer_applies(
 def test_train_command_exports_calibrates_and_pins_the_file(
     tmp_path: Path, focusqc_cli: FocusqcCli
 ) -> None:
-    """One untrained-size run of the command: the file it pins is the calibrated one."""
+    """One untrained-size run of the command: the files it pins are the calibrated ones.
+
+    The float model and its int8 copy, each with its own blank-logit offset.
+    """
     import json
 
     out = tmp_path / "model"
@@ -155,9 +158,19 @@ def test_train_command_exports_calibrates_and_pins_the_file(
     proc = focusqc_cli(*args, "--calibration-tiles", "12", "--workers", "1", timeout=300)
     assert proc.returncode == 0, proc.stderr
     log = json.loads((out / "train_log.json").read_text())
-    scorer = FocusScorer(out / "focus_model.onnx", expected_sha256=log["sha256"])
-    assert scorer.blank_offset == log["blank_logit_offset"] and scorer.version == "sim-4"
-    assert (out / "focus_model.sha256").read_text().split()[0] == log["sha256"]
+    model = out / "focus_model.onnx"
+    pins = (out / "focus_model.sha256").read_text().splitlines()
+    assert pins == [
+        f"{log['sha256']}  focus_model.onnx",
+        f"{log['sha256_int8']}  focus_model.int8.onnx",
+    ]
+    float32 = FocusScorer(model, precision="float32")
+    int8 = FocusScorer(model)  # on the CPU, the pinned int8 copy
+    assert (float32.sha256, int8.sha256) == (log["sha256"], log["sha256_int8"])
+    assert (float32.precision, int8.precision) == ("float32", "int8")
+    assert float32.blank_offset == log["blank_logit_offset"]
+    assert int8.blank_offset == log["blank_logit_offset_int8"]
+    assert float32.version == int8.version == "sim-4"
 
 
 def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
