@@ -87,11 +87,6 @@ class QCLoop:
             attempt += 1
             self.run_retries += 1
             refocused = refocused or decision.action == "refocus"
-        z_start = self.z_first[(row, col)]  # check() noted it at the first exposure
-        if decision.action == "alarm" and self.scope.get_z() != z_start:
-            # Giving up: leave z where the tile found it, so one bad tile (a blank field the
-            # model misread, a bubble) cannot drag the focus away from the next ones.
-            self.scope.set_z(z_start)
         outcome: str = decision.action
         if outcome == "in_focus":
             outcome = "refocused" if refocused else ("reacquired" if attempt else "in focus")
@@ -126,8 +121,23 @@ class QCLoop:
         if decision.action == "alarm":
             self.failed.add((row, col))
             self._alarm("error", index, decision.reason, failure)
+            self._restore_z(index, row, col)
         self._count_empty(index, decision, timed)
         return Checked(decision, move, timed.score)
+
+    def _restore_z(self, index: int, row: int, col: int) -> None:
+        """Giving up on a tile: put z back where the tile found it.
+
+        So one bad tile (a blank field the model misread, a bubble) cannot drag the focus away
+        from the next ones, in the QC loop's own scan and in an MDA alike.
+        """
+        z_start = self.z_first[(row, col)]  # noted at the tile's first exposure
+        if self.scope.get_z() == z_start:
+            return
+        try:
+            self.scope.set_z(z_start)
+        except Exception as exc:  # a failing stage: say so, and let the scan go on
+            self._alarm("error", index, f"could not put z back to {z_start:.2f} um: {exc}", exc)
 
     def _count_empty(self, index: int, decision: Decision, timed: Timed) -> None:
         """Warn once per streak of tiles that show nothing to focus on.

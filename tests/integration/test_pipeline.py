@@ -14,6 +14,7 @@ from focusqc.models.scorer import FocusScorer
 from focusqc.models.sim.camera import expose
 from focusqc.service.bus import EventBus
 from focusqc.service.deadline import DeadlineScorer
+from focusqc.service.decide import Decision
 from focusqc.service.pipeline import QCLoop
 from focusqc.service.run_docs import RunDocuments
 
@@ -200,14 +201,52 @@ def test_a_failing_stage_becomes_an_alarm_and_the_scan_goes_on(
     rig.close()
 
 
-def test_a_tile_given_up_on_leaves_z_where_it_found_it(tmp_path: Path, model: FocusScorer) -> None:
+def _as_an_mda_would(rig: Rig, index: int, row: int, col: int) -> Decision:
+    """What pymmcore-plus's MDA engine does with a frame: check it, re-acquire while asked."""
+    rig.scope.move_xy(*rig.scope.grid_xy(row, col))
+    attempt = 0
+    while True:
+        decision = rig.loop.check(rig.scope.snap(), index, row, col, attempt).decision
+        if decision.action not in ("refocus", "reacquire"):
+            return decision
+        attempt += 1
+
+
+@pytest.mark.parametrize("driver", ["qc loop", "mda"])
+def test_a_tile_given_up_on_leaves_z_where_it_found_it(
+    tmp_path: Path, model: FocusScorer, driver: str
+) -> None:
     rig = Rig(tmp_path, model)
     # A tile no move can fix: wherever z goes, the field stays 6 um out (a tilted coverslip
     # edge, a bubble).
     rig.scope.best_focus_um = lambda row, col: rig.scope.get_z() - 6.0  # type: ignore[method-assign]
     rig.scope.set_z(0.5)
-    decision = rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0))
+    if driver == "mda":
+        decision = _as_an_mda_would(rig, 0, 0, 0)
+    else:
+        decision = rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0))
     events = rig.tile_events(0)
     assert decision.action == "alarm" and events[0]["action"] == "refocus"
     assert rig.scope.get_z() == 0.5  # moved while trying, then put back
+    rig.close()
+
+
+def test_a_stage_that_fails_to_put_z_back_raises_an_alarm_not_an_error(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model)
+    rig.scope.best_focus_um = lambda row, col: rig.scope.get_z() - 6.0  # type: ignore[method-assign]
+    rig.scope.set_z(0.5)
+    real_set_z = rig.scope.set_z
+
+    def set_z(z_um: float) -> None:
+        if z_um == 0.5:  # the way back only
+            raise RuntimeError('Error in device "Z": Serial port timed out')
+        real_set_z(z_um)
+
+    rig.scope.set_z = set_z  # type: ignore[method-assign]
+    assert rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0)).action == "alarm"
+    messages = [a["message"] for a in rig.alarms()]
+    assert any("could not put z back to 0.50 um: " in m and "timed out" in m for m in messages)
+    assert rig.loop.tile(1, 0, 1, rig.scope.grid_xy(0, 1)).action in ("in_focus", "alarm")
     rig.close()
