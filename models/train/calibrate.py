@@ -19,6 +19,7 @@ from scipy.optimize import minimize_scalar
 
 from focusqc.models.evaluate import TARGET_SET, held_out_set, render_set, score_tiles
 from focusqc.models.scorer import BLANK_OFFSET_KEY, FocusScorer
+from focusqc.models.train.metadata import add_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,8 +61,6 @@ def calibrate(
     Several files (a float model and its int8 copy) are each fitted on their own outputs, over
     the same rendered tiles.
     """
-    import onnx
-
     scorers = [FocusScorer(path, provider="cpu", precision="float32") for path in paths]
     for path, scorer in zip(paths, scorers, strict=True):
         if BLANK_OFFSET_KEY in scorer.meta:
@@ -77,9 +76,6 @@ def calibrate(
     offsets = []
     for path, prob in zip(paths, probs, strict=True):
         offset = round(fit_logit_offset(np.concatenate(prob), np.concatenate(blank)), DECIMALS)
-        proto = onnx.load(str(path))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = BLANK_OFFSET_KEY, repr(offset)
-        onnx.save(proto, str(path))
+        add_metadata(path, {BLANK_OFFSET_KEY: repr(offset)})
         offsets.append(offset)
     return offsets

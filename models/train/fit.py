@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from focusqc.models.scorer import file_sha256
+from focusqc.models.train.metadata import add_metadata
 from focusqc.models.train.net import BIN_CENTRES_DOF, BIN_EDGES_DOF, FocusNet
 
 if TYPE_CHECKING:
@@ -124,8 +125,6 @@ def fit(
 
 def export(model: FocusNet, config: TrainConfig, path: Path, version: str) -> str:
     """Write the ONNX model with focusqc metadata; returns its SHA-256."""
-    import onnx
-
     from focusqc.models.sampling import CANONICAL_PIXEL_PER_LAMBDA_OVER_NA
 
     model.eval()
@@ -149,20 +148,18 @@ def export(model: FocusNet, config: TrainConfig, path: Path, version: str) -> st
             opset_version=17,
             dynamo=False,
         )
-    proto = onnx.load(str(path))
-    meta = {
-        "focusqc.format": MODEL_FORMAT,
-        "focusqc.format_version": str(MODEL_FORMAT_VERSION),
-        "focusqc.model_version": version,
-        "focusqc.bin_edges_dof": json.dumps(BIN_EDGES_DOF),
-        "focusqc.bin_centres_dof": json.dumps(BIN_CENTRES_DOF),
-        "focusqc.patch_px": str(config.patch_px),
-        "focusqc.canonical_pixel_per_lambda_over_na": repr(CANONICAL_PIXEL_PER_LAMBDA_OVER_NA),
-        "focusqc.train_config": json.dumps(asdict(config), sort_keys=True),
-        "focusqc.train_config_sha256": config.digest(),
-    }
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(path))
+    add_metadata(
+        path,
+        {
+            "focusqc.format": MODEL_FORMAT,
+            "focusqc.format_version": str(MODEL_FORMAT_VERSION),
+            "focusqc.model_version": version,
+            "focusqc.bin_edges_dof": json.dumps(BIN_EDGES_DOF),
+            "focusqc.bin_centres_dof": json.dumps(BIN_CENTRES_DOF),
+            "focusqc.patch_px": str(config.patch_px),
+            "focusqc.canonical_pixel_per_lambda_over_na": repr(CANONICAL_PIXEL_PER_LAMBDA_OVER_NA),
+            "focusqc.train_config": json.dumps(asdict(config), sort_keys=True),
+            "focusqc.train_config_sha256": config.digest(),
+        },
+    )
     return file_sha256(path)

@@ -19,6 +19,7 @@ import numpy as np
 
 from focusqc.models.scorer import PRECISION_KEY, file_sha256
 from focusqc.models.train.data import make_training_set
+from focusqc.models.train.metadata import add_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -50,7 +51,6 @@ class _Batches:
 
 def quantize(float_model: Path, out: Path, patches: NDArray[np.float32] | None = None) -> str:
     """Write the int8 copy of ``float_model`` to ``out`` (metadata kept); returns its SHA-256."""
-    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -73,8 +73,5 @@ def quantize(float_model: Path, out: Path, patches: NDArray[np.float32] | None =
             )
     finally:
         logging.getLogger().setLevel(quiet)
-    proto = onnx.load(str(out))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = PRECISION_KEY, "int8"
-    onnx.save(proto, str(out))
+    add_metadata(out, {PRECISION_KEY: "int8"})
     return file_sha256(out)
