@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_score.py [--repeats 50] [--model PATH]``. Both ru
 on the same tile (a simulated 20x/0.75 field of nuclei at 0.65 um pixels), on one thread, and
 are measured as process CPU time, so the ratio carries across machines. The model's time is
 split into pre-processing (normalisation, patch choice, resampling) and the network, for the
-int8 copy the service runs on a CPU and for the float model it was made from.
+float model (the default) and for its int8 copy.
 """
 
 from __future__ import annotations
@@ -82,13 +82,13 @@ def main() -> None:
     )
     print(f"tile 2048x2048 uint16, budget {args.budget} patches, 1 thread, {scorer.provider}")
     print(f"NumPy Brenner gradient : {base:7.2f} ms CPU")
-    # The scorer the service loads on a CPU (the int8 copy, where one is pinned) first, then the
-    # float model it was quantized from, in the same run.
-    for precision in dict.fromkeys([scorer.precision, "float32"]):
+    # The float model (the default), then its int8 copy (runtime.precision = "int8"), in the same
+    # run.
+    for precision in ("float32", "int8"):
         model = (
             scorer
-            if precision == scorer.precision
-            else FocusScorer(args.model, provider="cpu", threads=1, precision="float32")
+            if precision == "float32"
+            else FocusScorer(args.model, provider="cpu", threads=1, precision="int8")
         )
         net = cpu_ms(lambda m=model: m.predict(patches.pixels), args.repeats)
         total = cpu_ms(lambda m=model: m.score(image, **OPTICS, budget=args.budget), args.repeats)

@@ -27,8 +27,8 @@ BLANK_OFFSET_KEY = "focusqc.blank_logit_offset"
 #: Metadata key naming a quantized copy's arithmetic ("int8"); a float model has none.
 PRECISION_KEY = "focusqc.precision"
 Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
-#: ``auto``: the int8 copy on the CPU when one is pinned beside the model, the float model else.
-Precision = Literal["auto", "float32", "int8"]
+#: ``int8``: on the CPU, the int8 copy pinned beside the model (a GPU runs the float model).
+Precision = Literal["float32", "int8"]
 _PROVIDER_NAMES = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -163,7 +163,7 @@ class FocusScorer:
         threads: int = 0,
         expected_sha256: str | None = None,
         require_gpu: bool = False,
-        precision: Precision = "auto",
+        precision: Precision = "float32",
     ) -> None:
         import onnxruntime as ort
 
@@ -183,8 +183,8 @@ class FocusScorer:
         providers = choose_providers(provider, ort.get_available_providers())
         preload_gpu_libraries(ort, providers)
         cpu = "CPUExecutionProvider"
-        int8 = _usable_int8(path, pins, precision)
-        chosen = int8 if int8 and (precision == "int8" or providers[0] == cpu) else path
+        int8 = _pinned_int8(path, pins) if precision == "int8" else None
+        chosen = int8 if int8 and providers[0] == cpu else path
         self.session = _session(ort, chosen, options, providers)
         self.provider = self.session.get_providers()[0]
         if require_gpu and self.provider == cpu:
@@ -309,18 +309,14 @@ def _check_pin(path: Path, expected: str | None) -> None:
         )
 
 
-def _usable_int8(path: Path, pins: dict[str, str], precision: Precision) -> Path | None:
-    """The model's int8 copy if one is pinned beside it and ``precision`` allows it."""
+def _pinned_int8(path: Path, pins: dict[str, str]) -> Path:
+    """The model's int8 copy, checked against its pin beside the model."""
     sibling = int8_sibling(path)
-    if precision == "float32":
-        return None
     if sibling.name not in pins or not sibling.is_file():
-        if precision == "int8":
-            raise ModelError(
-                f"precision int8 asked for, but {sibling} is missing or not pinned in "
-                f"{path.with_suffix('.sha256')}: 'focusqc train' writes both"
-            )
-        return None
+        raise ModelError(
+            f"precision int8 asked for, but {sibling} is missing or not pinned in "
+            f"{path.with_suffix('.sha256')}: 'focusqc train' writes both"
+        )
     _check_pin(sibling, pins[sibling.name])
     return sibling
 

@@ -7,11 +7,31 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from focusqc.models.scorer import FocusScorer
+
 Files = Annotated[list[Path], typer.Argument(help="Images: TIFF/OME-TIFF, PNG or JPEG.")]
+Precision = Annotated[
+    str,
+    typer.Option(help="float32, or int8: the model's int8 copy on the CPU (faster, less exact)."),
+]
+
+
+def _load_scorer(model: Path | None, precision: str) -> FocusScorer:
+    """The model to score with, or a clear exit when it cannot load."""
+    from focusqc.models.scorer import FocusScorer, ModelError
+
+    if precision not in ("float32", "int8"):
+        raise typer.BadParameter(f"--precision {precision!r}: use float32 or int8")
+    try:
+        return FocusScorer(model, precision=precision)  # type: ignore[arg-type]
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def train(
@@ -114,19 +134,14 @@ def score(
         Path | None, typer.Option(help="Folder for one scored picture per image.")
     ] = None,
     budget: Annotated[int, typer.Option(min=1, help="Patches scored per image.")] = 16,
+    precision: Precision = "float32",
 ) -> None:
     """Score finished images for focus (a QC pass over a data set, no microscope needed)."""
     from focusqc.models.imageio import read_image
     from focusqc.models.postprocess import DEFAULT_THRESHOLD_DOF
-    from focusqc.models.scorer import FocusScorer, ModelError
 
     threshold = DEFAULT_THRESHOLD_DOF if threshold_dof is None else threshold_dof
-
-    try:
-        scorer = FocusScorer(model)
-    except ModelError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    scorer = _load_scorer(model, precision)
     failed = 0
     for path in files:
         try:
@@ -188,6 +203,7 @@ def evaluate(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")] = 0,
+    precision: Precision = "float32",
 ) -> None:
     """Evaluate the model on held-out simulated sets and real images, against classical measures."""
     try:
@@ -198,15 +214,10 @@ def evaluate(
         ) from exc
     from focusqc.models import evaluate as ev
     from focusqc.models import evaluation, report
-    from focusqc.models.scorer import FocusScorer, ModelError
     from focusqc.models.sim.corruptions import CORRUPTIONS
     from focusqc.service.progress import meter
 
-    try:
-        scorer = FocusScorer(model)
-    except ModelError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    scorer = _load_scorer(model, precision)
     with meter() as bar:
         tasks = {
             s.name: bar.add(f"scoring {s.name}", total=ev.scaled(s, fraction).tiles)

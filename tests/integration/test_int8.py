@@ -1,4 +1,4 @@
-"""The shipped model's int8 copy: the CPU runs it, it agrees with the float model, it is pinned."""
+"""The shipped model's int8 copy: the CPU runs it when asked, it agrees with the float model."""
 
 from __future__ import annotations
 
@@ -21,22 +21,24 @@ from focusqc.models.scorer import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from conftest import FocusqcCli
 
-def test_the_cpu_runs_the_pinned_int8_copy_and_float32_can_be_asked_for() -> None:
-    auto, float32 = FocusScorer(), FocusScorer(precision="float32")
-    assert (auto.precision, auto.path.name) == ("int8", "focus_model.int8.onnx")
+
+def test_the_cpu_runs_the_pinned_int8_copy_when_asked() -> None:
+    float32, int8 = FocusScorer(), FocusScorer(precision="int8")
     assert (float32.precision, float32.path.name) == ("float32", "focus_model.onnx")
-    assert auto.version == float32.version and auto.provider == "CPUExecutionProvider"
+    assert (int8.precision, int8.path.name) == ("int8", "focus_model.int8.onnx")
+    assert int8.version == float32.version and int8.provider == "CPUExecutionProvider"
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         # A GPU asked for and the CPU given: the CPU's own copy, not the float model.
-        assert FocusScorer(provider="cuda").precision == "int8"
+        assert FocusScorer(provider="cuda", precision="int8").precision == "int8"
 
 
 def test_int8_and_float_models_agree_on_held_out_tiles() -> None:
     """Calibration seeds (20001), not the evaluation's: the evaluation measures the int8 alone."""
     tiles = render_set(replace(held_out_set(TARGET_SET), seed=20001), 40)
-    models = FocusScorer(precision="float32"), FocusScorer(precision="int8")
+    models = FocusScorer(), FocusScorer(precision="int8")
     gaps, same = [], []
     for image, labels in tiles:
         optics = labels["params"]["optics"]
@@ -65,16 +67,16 @@ def _copy_pair(tmp_path: Path) -> Path:
 
 def test_the_int8_copy_is_used_only_when_pinned_and_intact(tmp_path: Path) -> None:
     model = _copy_pair(tmp_path)
-    assert FocusScorer(model).precision == "int8"
+    assert FocusScorer(model, precision="int8").precision == "int8"
     copy = int8_sibling(model)
     data = bytearray(copy.read_bytes())
     data[-100] ^= 0xFF
     copy.write_bytes(bytes(data))
     with pytest.raises(ModelError, match=r"focus_model\.int8\.onnx does not match its pinned"):
-        FocusScorer(model)
-    # Pinned no longer: the float model runs, unless int8 is asked for by name.
+        FocusScorer(model, precision="int8")
+    assert FocusScorer(model).precision == "float32"  # the float model needs only its own pin
+    # Pinned no longer: refused by name.
     model.with_suffix(".sha256").write_text(model.with_suffix(".sha256").read_text().split("\n")[0])
-    assert FocusScorer(model).precision == "float32"
     with pytest.raises(ModelError, match="precision int8 asked for"):
         FocusScorer(model, precision="int8")
     # The float model is checked against its own pin too.
@@ -103,3 +105,30 @@ def test_the_shipped_int8_copy_is_the_float_model_quantized(tmp_path: Path) -> N
     made = without_offset(int8_sibling(raw))
     shipped = without_offset(int8_sibling(SHIPPED_MODEL))
     assert made.SerializeToString() == shipped.SerializeToString()  # type: ignore[attr-defined]
+
+
+def test_score_command_runs_the_int8_copy_when_asked(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
+    import json
+
+    import tifffile
+
+    from focusqc.models.sim.draw import draw_spec
+    from focusqc.models.sim.render import render
+
+    tile = render(draw_spec(8, "fluorescence"))
+    path = tmp_path / "tile.tif"
+    tifffile.imwrite(path, tile.image)
+    o = tile.spec.optics
+    optics = ["--pixel-size-um", str(o.pixel_size_um), "--na", str(o.na)]
+    optics += ["--n-immersion", str(o.n_immersion), "--wavelength-nm", str(o.wavelength_um * 1e3)]
+    rows = {}
+    for precision in ("float32", "int8"):
+        proc = focusqc_cli("score", str(path), *optics, "--json", "--precision", precision)
+        assert proc.returncode == 0, proc.stderr
+        rows[precision] = json.loads(proc.stdout)
+    assert rows["int8"]["precision"] == "int8" and rows["float32"]["precision"] == "float32"
+    assert abs(rows["int8"]["defocus_dof"] - rows["float32"]["defocus_dof"]) < 1.0
+    bad = focusqc_cli("score", str(path), *optics, "--precision", "int4")
+    assert bad.returncode == 2 and "use float32 or int8" in bad.stderr

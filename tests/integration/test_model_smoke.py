@@ -164,8 +164,7 @@ def test_train_command_exports_calibrates_and_pins_the_file(
         f"{log['sha256']}  focus_model.onnx",
         f"{log['sha256_int8']}  focus_model.int8.onnx",
     ]
-    float32 = FocusScorer(model, precision="float32")
-    int8 = FocusScorer(model)  # on the CPU, the pinned int8 copy
+    float32, int8 = FocusScorer(model), FocusScorer(model, precision="int8")
     assert (float32.sha256, int8.sha256) == (log["sha256"], log["sha256_int8"])
     assert (float32.precision, int8.precision) == ("float32", "int8")
     assert float32.blank_offset == log["blank_logit_offset"]
