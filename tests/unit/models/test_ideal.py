@@ -54,3 +54,12 @@ def test_the_ceiling_is_the_mean_over_tiles_and_refuses_brightfield() -> None:
                 defocus_um=2.0,
             )
         )
+
+
+def test_the_defocus_observer_reads_a_bright_tile_closely_and_a_dim_one_less() -> None:
+    from focusqc.models.ideal import defocus_error
+
+    bright = defocus_error(spec(0.0, 1.0, 2.0, 3000), draws=2)
+    dim = defocus_error(spec(0.0, 1.0, 2.0, 3), draws=2)
+    assert bright <= 0.05  # within one step of the fine grid
+    assert dim > bright
