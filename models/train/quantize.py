@@ -1,9 +1,10 @@
 """Post-training int8 quantization of the exported network, for scoring on the CPU.
 
-The float model stays the one the GPU runs. Its int8 copy (weights per channel, activations
-per tensor, in ONNX's QDQ form) costs about half the CPU time per patch, which is what lets the
-scorer stay within the cost of a Brenner gradient. Activation ranges come from patches of a fixed
-seed of the training distribution, so the same float model always gives the same int8 file.
+The float model is the default, and the one a GPU runs. Its int8 copy (weights per channel,
+activations per tensor, in ONNX's QDQ form) costs about half the CPU time per patch, for slow
+CPUs (``runtime.precision = "int8"``) and as room for a larger network within the cost of a
+Brenner gradient. Activation ranges come from patches of a fixed seed of the training
+distribution, so the same float model always gives the same int8 file.
 Weights use 7 of their 8 bits (``reduce_range``): CPUs without VNNI instructions can otherwise
 overflow in the u8 x s8 products, and the evaluation measures what the lost bit costs.
 """

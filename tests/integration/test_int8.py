@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -132,3 +133,17 @@ def test_score_command_runs_the_int8_copy_when_asked(
     assert abs(rows["int8"]["defocus_dof"] - rows["float32"]["defocus_dof"]) < 1.0
     bad = focusqc_cli("score", str(path), *optics, "--precision", "int4")
     assert bad.returncode == 2 and "use float32 or int8" in bad.stderr
+
+
+def test_the_daemon_runs_the_int8_copy_when_its_config_asks(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
+    config = tmp_path / "int8.toml"
+    config.write_text(
+        '[runtime]\nprecision = "int8"\n'
+        '[endpoints]\npublish = "tcp://127.0.0.1:*"\nsnapshot = "tcp://127.0.0.1:*"\n'
+        f'[journal]\npath = "{tmp_path / "journal.sqlite"}"\n'
+    )
+    run = focusqc_cli("run", "--config", str(config), "--max-tiles", "2", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"model \S+ \(int8\) on CPUExecutionProvider", run.stderr + run.stdout)
