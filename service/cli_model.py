@@ -38,6 +38,9 @@ def train(
     out_dir: Annotated[Path, typer.Argument(help="Folder for focus_model.onnx and its log.")],
     tiles: Annotated[int, typer.Option(min=1, help="Simulated tiles (4 patches each).")] = 32000,
     epochs: Annotated[int, typer.Option(min=1)] = 16,
+    width: Annotated[
+        int, typer.Option(min=1, help="Channels of the first layer (the network's size).")
+    ] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the data and the weights.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")] = 0,
     calibration_tiles: Annotated[
@@ -57,7 +60,7 @@ def train(
     from focusqc.models.scorer import file_sha256, int8_sibling
     from focusqc.service.progress import meter
 
-    config = TrainConfig(seed=seed, tiles=tiles, epochs=epochs)
+    config = TrainConfig(seed=seed, tiles=tiles, epochs=epochs, width=width)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with meter() as bar:
@@ -82,7 +85,9 @@ def train(
 
         model = fit(data, config, progress=report)
         path = out_dir / "focus_model.onnx"
-        export(model, config, path, version=f"sim-{seed}")
+        # Another size is another model: its name says so.
+        version = f"sim-{seed}" if width == TrainConfig.width else f"sim-{seed}-w{width}"
+        export(model, config, path, version=version)
         int8 = int8_sibling(path)
         quantize(path, int8)
         cal = bar.add(

@@ -154,7 +154,7 @@ def test_train_command_exports_calibrates_and_pins_the_file(
     import json
 
     out = tmp_path / "model"
-    args = ["train", str(out), "--tiles", "16", "--epochs", "1", "--seed", "4"]
+    args = ["train", str(out), "--tiles", "16", "--epochs", "1", "--seed", "4", "--width", "4"]
     proc = focusqc_cli(*args, "--calibration-tiles", "12", "--workers", "1", timeout=300)
     assert proc.returncode == 0, proc.stderr
     log = json.loads((out / "train_log.json").read_text())
@@ -169,7 +169,8 @@ def test_train_command_exports_calibrates_and_pins_the_file(
     assert (float32.precision, int8.precision) == ("float32", "int8")
     assert float32.blank_offset == log["blank_logit_offset"]
     assert int8.blank_offset == log["blank_logit_offset_int8"]
-    assert float32.version == int8.version == "sim-4"
+    assert float32.version == int8.version == "sim-4-w4"
+    assert log["config"]["width"] == 4
 
 
 def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
@@ -253,4 +254,5 @@ def test_train_command_defaults_are_the_shipped_training_config() -> None:
     shipped = TrainConfig()
     assert params["tiles"].default == shipped.tiles
     assert params["epochs"].default == shipped.epochs
+    assert params["width"].default == shipped.width
     assert params["calibration_tiles"].default == CALIBRATION_TILES
