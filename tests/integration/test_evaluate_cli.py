@@ -34,6 +34,7 @@ def test_evaluate_writes_a_report_with_targets_tables_and_plots(
     ):
         assert heading in report
     assert report.count("| pixelate |") == 5  # every severity of every corruption is a row
+    assert "CPUExecutionProvider (float32)" in report  # the precision it ran at
     if real:
         assert "bbbc006/in_focus" in report
     assert "| specimen: " in report and "| brightest structure " in report
@@ -50,3 +51,8 @@ def test_evaluate_refuses_a_missing_real_data_folder(
         "evaluate", str(tmp_path), "--real-data", str(tmp_path / "nope"), timeout=120, columns=300
     )
     assert run.returncode == 2 and "does not exist" in run.stderr
+
+
+def test_evaluate_refuses_an_unknown_precision(tmp_path: Path, focusqc_cli: FocusqcCli) -> None:
+    run = focusqc_cli("evaluate", str(tmp_path), "--precision", "fp16", timeout=120, columns=300)
+    assert run.returncode == 2 and "use float32 or int8" in run.stderr
