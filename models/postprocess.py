@@ -65,6 +65,7 @@ def aggregate(
     wavelength_um: float,
     n_immersion: float,
     provider: str,
+    edges_dof: tuple[float, ...] = (),
 ) -> TileScore:
     """Combine patch predictions into the tile's score (defocus in micrometres)."""
     dof_um = depth_of_field_um(na, wavelength_um, n_immersion)
@@ -96,4 +97,6 @@ def aggregate(
         patch_centres_px=patches.centres_px,
         patch_native_px=patches.native_px,
         provider=provider,
+        defocus_probs=np.asarray(tile_probs, np.float32),
+        bin_edges_dof=edges_dof,
     )

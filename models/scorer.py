@@ -56,6 +56,10 @@ class TileScore:
     patch_centres_px: NDArray[np.int64]
     patch_native_px: int
     provider: str
+    #: The tile's distribution over the model's |defocus| bins (in DOF), and the bins' edges (the
+    #: last bin is open-ended): what ``focusqc.models.looks`` combines across looks.
+    defocus_probs: NDArray[np.float32] | None = None
+    bin_edges_dof: tuple[float, ...] = ()
 
 
 def file_sha256(path: Path) -> str:
@@ -210,6 +214,11 @@ class FocusScorer:
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelError(f"{path}: metadata focusqc.bin_centres_dof is missing or bad") from exc
+        try:  # only what combines looks needs them
+            edges = json.loads(self.meta.get("focusqc.bin_edges_dof", "[]"))
+            self.bin_edges: tuple[float, ...] = tuple(float(e) for e in edges)
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"{path}: metadata focusqc.bin_edges_dof is bad") from exc
         if not 0 < self.canonical <= 1 or self.patch_px < 8:
             raise ModelError(
                 f"{path}: metadata patch_px={self.patch_px}, canonical sampling "
@@ -298,6 +307,7 @@ class FocusScorer:
             wavelength_um=wavelength_um,
             n_immersion=n_immersion,
             provider=self.provider,
+            edges_dof=self.bin_edges,
         )
 
 

@@ -61,6 +61,12 @@ def test_exported_model_scores_a_tile_on_the_cpu(tiny_model: Path) -> None:
     assert np.isfinite(result.defocus_um) and result.defocus_um >= 0
     assert 0 <= result.certainty <= 1 and 0 <= result.side_above_prob <= 1
     assert len(result.patch_defocus_um) == len(result.patch_centres_px) <= 6
+    # The tile's bin distribution, for reading several looks together.
+    assert result.defocus_probs is not None and len(result.bin_edges_dof) == 12
+    assert float(result.defocus_probs.sum()) == pytest.approx(1.0, abs=1e-5)
+    centres = np.asarray(scorer.bin_centres, np.float64)
+    expected = float(result.defocus_probs @ centres) * result.depth_of_field_um
+    assert result.defocus_um == pytest.approx(expected, rel=1e-5)
 
 
 def test_corrupt_or_foreign_model_files_are_refused(tiny_model: Path, tmp_path: Path) -> None:

@@ -1,0 +1,66 @@
+"""Several looks at one field, at known focus offsets, read together.
+
+One image of an unknown object leaves its |defocus| ambiguous: the object's own blur and the
+focus blur can look alike. A refocus takes more images of the same field anyway. Each look's
+distribution over the model's |defocus| bins, read at that look's known offset, is a likelihood
+for the first look's signed defocus; their product, under a flat prior over a grid, gives the
+|defocus| (the posterior median: the estimate with the least expected absolute error) and the
+side. Sign convention as the model's: positive defocus is the focal plane above the object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from focusqc.models.scorer import TileScore
+
+#: The candidate defocus values: every 0.05 um over +-12 um around the first look.
+SPAN_UM, STEP_UM = 12.0, 0.05
+
+
+@dataclass(frozen=True)
+class Combined:
+    """What the looks say together about the first look."""
+
+    defocus_um: float  # |defocus| of the first look, the posterior median
+    above_prob: float  # P(the first look's focal plane is above the object)
+    looks: int
+
+
+def combine_looks(looks: Sequence[TileScore], offsets_um: Sequence[float]) -> Combined:
+    """Read ``looks`` together, each at its offset.
+
+    ``offsets_um[k]`` is how far look k's focal plane sits above the first look's (so
+    ``offsets_um[0]`` is 0). Each look needs its bin distribution
+    (``TileScore.defocus_probs``), and all the same optics.
+    """
+    if len(looks) != len(offsets_um) or not looks:
+        raise ValueError(f"{len(looks)} looks but {len(offsets_um)} offsets: give one per look")
+    dof = looks[0].depth_of_field_um
+    grid = np.arange(-SPAN_UM, SPAN_UM + STEP_UM / 2, STEP_UM)
+    log_like = np.zeros_like(grid)
+    for look, offset in zip(looks, offsets_um, strict=True):
+        if look.defocus_probs is None or len(look.bin_edges_dof) != len(look.defocus_probs):
+            raise ValueError("a look without its bin distribution: score it with FocusScorer")
+        if not np.isclose(look.depth_of_field_um, dof):
+            raise ValueError("looks at different optics cannot be combined")
+        # The edges are the bins' lower ends; the last bin is open-ended: give it the width of
+        # the one before, half again.
+        edges = np.asarray(look.bin_edges_dof, np.float64)
+        edges = np.append(edges, edges[-1] + 1.5 * (edges[-1] - edges[-2]))
+        density = np.asarray(look.defocus_probs, np.float64) / np.diff(edges)
+        x = np.abs(grid + offset) / dof
+        index = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(density) - 1)
+        log_like += np.log(density[index] + 1e-9)
+    weight = np.exp(log_like - log_like.max())
+    weight /= weight.sum()
+    size = np.abs(grid)
+    order = np.argsort(size, kind="stable")
+    median = float(size[order][np.searchsorted(np.cumsum(weight[order]), 0.5)])
+    return Combined(median, float(weight[grid > 0].sum()), len(looks))
