@@ -37,7 +37,7 @@ def test_the_cpu_runs_the_pinned_int8_copy_when_asked() -> None:
 
 
 def test_int8_and_float_models_agree_on_held_out_tiles() -> None:
-    """Calibration seeds (20001), not the evaluation's: the evaluation measures the int8 alone."""
+    """Calibration seeds (20001), not the evaluation's (``evaluate --precision int8``)."""
     tiles = render_set(replace(held_out_set(TARGET_SET), seed=20001), 40)
     models = FocusScorer(), FocusScorer(precision="int8")
     gaps, same = [], []
