@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from focusqc.models.looks import median_size
 from focusqc.models.sim.dataset import map_in_order
 from focusqc.models.sim.render import expected_photons
 
@@ -32,21 +33,27 @@ DRAWS = 64
 COARSE_UM, FINE_UM, SPAN_UM = 0.25, 0.05, 8.0
 
 
+def _check_mono(spec: TileSpec) -> None:
+    if spec.modality != "fluorescence":
+        raise ValueError(f"the ideal observer models a mono camera; {spec.modality} is not one")
+
+
+def _expected_electrons(spec: TileSpec, defocus_um: float) -> np.ndarray:
+    """The tile's expected photoelectrons per pixel at ``defocus_um``."""
+    return expected_photons(replace(spec, defocus_um=defocus_um)) * spec.camera.qe
+
+
 def side_accuracy(spec: TileSpec, draws: int = DRAWS) -> float:
     """How often the ideal observer names this tile's side, over ``draws`` noisy images.
 
     A tile whose two sides image alike (no index mismatch, or in focus) scores 0.5.
     """
-    if spec.modality != "fluorescence":
-        raise ValueError(f"the ideal observer models a mono camera; {spec.modality} is not one")
+    _check_mono(spec)
     if spec.defocus_um == 0:
         return 0.5
     depth = abs(spec.defocus_um)
     read_var = spec.camera.read_noise_e**2
-    mean = {
-        side: expected_photons(replace(spec, defocus_um=side * depth)) * spec.camera.qe
-        for side in (1, -1)
-    }
+    mean = {side: _expected_electrons(spec, side * depth) for side in (1, -1)}
     if np.allclose(mean[1], mean[-1], rtol=1e-9, atol=1e-9):
         return 0.5  # the same image either side (up to rounding): a coin toss
     var = {side: m + read_var for side, m in mean.items()}
@@ -97,15 +104,14 @@ def defocus_error(spec: TileSpec, draws: int = 4) -> float:
     the image, and answers the median of |defocus| under the normalised likelihood (a flat
     prior): the estimate with the least expected absolute error.
     """
-    if spec.modality != "fluorescence":
-        raise ValueError(f"the ideal observer models a mono camera; {spec.modality} is not one")
+    _check_mono(spec)
     read_var = spec.camera.read_noise_e**2
     means: dict[float, np.ndarray] = {}
 
     def mean(d: float) -> np.ndarray:
         d = round(d, 6)
         if d not in means:
-            means[d] = expected_photons(replace(spec, defocus_um=d)) * spec.camera.qe
+            means[d] = _expected_electrons(spec, d)
         return means[d]
 
     def log_likelihood(image: np.ndarray, d: float) -> float:
@@ -124,10 +130,6 @@ def defocus_error(spec: TileSpec, draws: int = 4) -> float:
         far = np.abs(coarse - best) > COARSE_UM
         grid = np.concatenate([coarse[far], fine])
         ll = np.concatenate([ll[far], [log_likelihood(image, d) for d in fine]])
-        weight = np.exp(ll - ll.max())
-        size = np.abs(grid)
-        order = np.argsort(size)
-        cumulative = np.cumsum(weight[order]) / weight.sum()
-        estimate = size[order][np.searchsorted(cumulative, 0.5)]
+        estimate = median_size(grid, ll)
         errors.append(abs(estimate - abs(spec.defocus_um)))
     return float(np.mean(errors))
