@@ -112,7 +112,8 @@ class QCLoop:
             self._verdict(timed), self.settings.policy, self._history(attempt, row, col)
         )
         # Refocus within the limits (a search after a lost structure starts from the first z).
-        move, failure = self._act(decision, timed, self.z_first.get((row, col), z_um), attempt)
+        z_first = self.z_first.get((row, col), z_um)
+        move, failure = self._act(decision, timed, z_um, z_first, attempt)
         if move is not None:
             self.moved.add((row, col))
         if failure is not None:  # a failing stage or autofocus: stop trying, say why
@@ -198,11 +199,11 @@ class QCLoop:
         )
 
     def _act(
-        self, decision: Decision, timed: Timed, z_first: float, attempt: int
+        self, decision: Decision, timed: Timed, z_from: float, z_first: float, attempt: int
     ) -> tuple[Move | None, Exception | None]:
+        """Refocus from ``z_from`` (where this image was taken) when the decision says so."""
         if decision.action != "refocus" or timed.score is None:
             return None, None
-        z_from = self.scope.get_z()
 
         def measure(image: NDArray[np.generic]) -> float | None:
             self.tally.exposures += 1
