@@ -3,9 +3,10 @@
 One image of an unknown object leaves its |defocus| ambiguous: the object's own blur and the
 focus blur can look alike. A refocus takes more images of the same field anyway. Each look's
 distribution over the model's |defocus| bins, read at that look's known offset, is a likelihood
-for the first look's signed defocus; their product, under a flat prior over a grid, gives the
-|defocus| (the posterior median: the estimate with the least expected absolute error) and the
-side. Sign convention as the model's: positive defocus is the focal plane above the object.
+for the signed defocus at one reference plane (usually where one of the looks was taken); their
+product, under a flat prior over a grid, gives the |defocus| there (the posterior median: the
+estimate with the least expected absolute error) and the side. Sign convention as the model's:
+positive defocus is the focal plane above the object.
 """
 
 from __future__ import annotations
@@ -22,25 +23,25 @@ if TYPE_CHECKING:
 
     from focusqc.models.scorer import TileScore
 
-#: The candidate defocus values: every 0.05 um over +-12 um around the first look.
+#: The candidate defocus values at the reference plane: every 0.05 um over +-12 um.
 SPAN_UM, STEP_UM = 12.0, 0.05
 
 
 @dataclass(frozen=True)
 class Combined:
-    """What the looks say together about the first look."""
+    """What the looks say together about the reference plane."""
 
-    defocus_um: float  # |defocus| of the first look, the posterior median
-    above_prob: float  # P(the first look's focal plane is above the object)
+    defocus_um: float  # |defocus| at the reference plane, the posterior median
+    above_prob: float  # P(the reference plane is above the object)
     looks: int
 
 
 def combine_looks(looks: Sequence[TileScore], offsets_um: Sequence[float]) -> Combined:
     """Read ``looks`` together, each at its offset.
 
-    ``offsets_um[k]`` is how far look k's focal plane sits above the first look's (so
-    ``offsets_um[0]`` is 0). Each look needs its bin distribution
-    (``TileScore.defocus_probs``), and all the same optics.
+    ``offsets_um[k]`` is how far look k's focal plane sits above the reference plane (0 for a
+    look taken there, as ``benchmarks/multi_look.py`` reads its first look). Each look needs
+    its bin distribution (``TileScore.defocus_probs``), and all the same optics.
     """
     if len(looks) != len(offsets_um) or not looks:
         raise ValueError(f"{len(looks)} looks but {len(offsets_um)} offsets: give one per look")
