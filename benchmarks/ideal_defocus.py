@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from dataclasses import replace
 
 import numpy as np
 
-from focusqc.models.evaluate import TARGET_SET, held_out_set, specs
+from focusqc.models.evaluate import calibration_tiles
 from focusqc.models.ideal import defocus_error
 from focusqc.models.sim.dataset import map_in_order
-from focusqc.models.sim.render import render
 
 
 def main() -> None:
@@ -29,12 +27,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20001)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    held_out = replace(held_out_set(TARGET_SET), seed=args.seed)
-    kept = [
-        s
-        for s in specs(held_out, range(args.tiles))
-        if abs(s.defocus_um) <= 5 and render(s).labels["structure_present"]
-    ]
+    kept = [spec for spec, _ in calibration_tiles(args.seed, args.tiles)]
     start = time.perf_counter()
     errors = np.asarray(list(map_in_order(defocus_error, kept, args.workers)))
     print(

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from focusqc.models.evaluate import TARGET_SET, held_out_set, specs
+from focusqc.models.evaluate import calibration_tiles
 from focusqc.models.looks import combine_looks
 from focusqc.models.scorer import FocusScorer
 from focusqc.models.sim.render import render
@@ -33,14 +33,11 @@ def main() -> None:
     low, high = (float(x) for x in args.within.split(","))
     scorer = FocusScorer()
     rows = []
-    for spec in specs(replace(held_out_set(TARGET_SET), seed=args.seed), range(args.tiles)):
-        first = render(spec)
-        if not low <= abs(spec.defocus_um) <= high or not first.labels["structure_present"]:
-            continue
+    for spec, (first, _) in calibration_tiles(args.seed, args.tiles, (low, high)):
         o = spec.optics
         optics = {"pixel_size_um": o.pixel_size_um, "na": o.na, "wavelength_um": o.wavelength_um}
         optics["n_immersion"] = o.n_immersion
-        looks = [scorer.score(first.image, **optics)]
+        looks = [scorer.score(first, **optics)]
         for offset in offsets:
             moved = render(replace(spec, defocus_um=spec.defocus_um + offset))
             looks.append(scorer.score(moved.image, **optics))

@@ -152,6 +152,24 @@ def render_set(held_out: HeldOutSet, tiles: int | None = None, workers: int = 1)
     return list(map_in_order(_render, specs(held_out, range(n)), workers))
 
 
+def calibration_tiles(
+    seed: int, tiles: int, within_um: tuple[float, float] = (0.0, 5.0)
+) -> list[tuple[TileSpec, Tile]]:
+    """The 20x set's tiles with structure and |defocus| in ``within_um``, with their specs.
+
+    Of the first ``tiles`` drawn at a calibration seed (no evaluation uses 20001+); by default
+    those within 5 um of focus, the MAE target's tiles.
+    """
+    low, high = within_um
+    kept = []
+    for spec in specs(replace(held_out_set(TARGET_SET), seed=seed), range(tiles)):
+        if low <= abs(spec.defocus_um) <= high:
+            image, labels = _render(spec)
+            if labels["structure_present"]:
+                kept.append((spec, (image, labels)))
+    return kept
+
+
 def classical_scores(image: NDArray[Any]) -> dict[str, float]:
     """Every classical measure on the raw camera image, as Micro-Manager computes them.
 

@@ -13,9 +13,11 @@ from focusqc.models.evaluate import (
     TARGET_SET,
     Scored,
     auc,
+    calibration_tiles,
     f1_out,
     held_out_set,
     metrics,
+    specs,
 )
 
 
@@ -98,3 +100,16 @@ def test_held_out_sets_never_reuse_a_seed() -> None:
     assert len(set(seeds)) == len(seeds) and min(seeds) > 10000
     with pytest.raises(KeyError, match="choose one of"):
         held_out_set("nope")
+
+
+def test_calibration_tiles_keep_only_structure_within_the_range() -> None:
+    kept = calibration_tiles(20001, 40, (1.0, 5.0))
+    assert kept, "40 tiles of the 20x set hold some with structure 1-5 um out"
+    everything = specs(replace(held_out_set(TARGET_SET), seed=20001), range(40))
+    assert len(kept) < len(everything)
+    for spec, (image, labels) in kept:
+        assert 1.0 <= abs(spec.defocus_um) <= 5.0
+        assert labels["structure_present"]
+        assert image.ndim == 2
+    # The same seed gives the same tiles, in the order they were drawn.
+    assert [s for s, _ in calibration_tiles(20001, 40, (1.0, 5.0))] == [s for s, _ in kept]
