@@ -53,6 +53,15 @@ def test_a_second_look_names_the_side_and_narrows_the_defocus() -> None:
     assert below.looks == 2
 
 
+def test_the_reference_plane_need_not_be_a_look() -> None:
+    # The same two looks, read 1 um below the first: the defocus there is the first look's
+    # plus 1 um (above the object) or minus 1 um (below it).
+    first = combine_looks([look(2.0), look(4.0)], [0.0, 2.0])
+    lower = combine_looks([look(2.0), look(4.0)], [1.0, 3.0])
+    assert lower.above_prob == pytest.approx(first.above_prob)
+    assert lower.defocus_um == pytest.approx(first.defocus_um - 1.0, abs=0.05)
+
+
 def test_looks_that_cannot_be_combined_are_refused() -> None:
     with pytest.raises(ValueError, match="one per look"):
         combine_looks([look(2.0)], [0.0, 1.0])
