@@ -88,6 +88,7 @@ def _register_model_commands() -> None:
     app.add_typer(cli_events.config_app, name="config")
     app.add_typer(cli_daemon.bench_app, name="bench")
     app.command()(cli_model.train)
+    app.command()(cli_model.export)
     app.command()(cli_model.score)
     app.command()(cli_model.evaluate)
 

@@ -1,4 +1,4 @@
-"""``focusqc train`` and ``focusqc score``: make the focus model, and use it on finished images."""
+"""``focusqc train``, ``export`` and ``score``: make the focus model, use it on finished images."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from focusqc.models.scorer import FocusScorer
+    from focusqc.models.train.fit import TrainConfig
+    from focusqc.models.train.net import FocusNet
+    from focusqc.service.progress import Meter
 
 Files = Annotated[list[Path], typer.Argument(help="Images: TIFF/OME-TIFF, PNG or JPEG.")]
 Precision = Annotated[
@@ -34,6 +40,23 @@ def _load_scorer(model: Path | None, precision: str) -> FocusScorer:
         raise typer.Exit(2) from exc
 
 
+@contextmanager
+def _train_extra(what: str) -> Iterator[None]:
+    """Imports that need torch, which lives behind the train extra: say so when it is missing."""
+    try:
+        yield
+    except ImportError as exc:
+        raise typer.BadParameter(
+            f"{what} needs the train extra: pip install -e '.[train]' ({exc})"
+        ) from exc
+
+
+Workers = Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")]
+CalibrationTiles = Annotated[
+    int, typer.Option(min=8, help="Tiles per calibration set for P(no structure).")
+]
+
+
 def train(
     out_dir: Annotated[Path, typer.Argument(help="Folder for focus_model.onnx and its log.")],
     tiles: Annotated[int, typer.Option(min=1, help="Simulated tiles (4 patches each).")] = 32000,
@@ -42,22 +65,14 @@ def train(
         int, typer.Option(min=1, help="Channels of the first layer (the network's size).")
     ] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the data and the weights.")] = 0,
-    workers: Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")] = 0,
-    calibration_tiles: Annotated[
-        int, typer.Option(min=8, help="Tiles per calibration set for P(no structure).")
-    ] = 300,
+    workers: Workers = 0,
+    calibration_tiles: CalibrationTiles = 300,
 ) -> None:
     """Simulate, train on the CPU, export to ONNX (float, and int8 for the CPU), calibrate."""
-    try:
-        from focusqc.models.train.calibrate import CALIBRATION_SETS, calibrate
+    with _train_extra("training"):
+        from focusqc.models.train.checkpoint import CHECKPOINT_NAME, save_checkpoint
         from focusqc.models.train.data import make_training_set
-        from focusqc.models.train.fit import TrainConfig, export, fit
-        from focusqc.models.train.quantize import quantize
-    except ImportError as exc:  # torch lives behind the extra
-        raise typer.BadParameter(
-            f"training needs the train extra: pip install -e '.[train]' ({exc})"
-        ) from exc
-    from focusqc.models.scorer import file_sha256, int8_sibling
+        from focusqc.models.train.fit import TrainConfig, fit
     from focusqc.service.progress import meter
 
     config = TrainConfig(seed=seed, tiles=tiles, epochs=epochs, width=width)
@@ -84,40 +99,93 @@ def train(
             )
 
         model = fit(data, config, progress=report)
-        path = out_dir / "focus_model.onnx"
         # Another size is another model: its name says so.
         version = f"sim-{seed}" if width == TrainConfig.width else f"sim-{seed}-w{width}"
-        export(model, config, path, version=version)
-        int8 = int8_sibling(path)
-        quantize(path, int8)
-        cal = bar.add(
-            "calibrating P(no structure)", total=2 * calibration_tiles * len(CALIBRATION_SETS)
-        )
-        offsets = calibrate(
-            path,
-            int8,
-            tiles_per_set=calibration_tiles,
-            workers=workers or os.cpu_count() or 1,
-            progress=lambda k: bar.update(cal, advance=k),
-        )
-    console = bar.console
+        save_checkpoint(model, config, version, out_dir / CHECKPOINT_NAME)
+        written = _write_model(model, config, version, out_dir, calibration_tiles, workers, bar)
+    log: dict[str, Any] = {"config": config.__dict__, "config_sha256": config.digest()}
+    log |= written
+    log |= {"patches": len(data["patches"]), "seconds": round(time.perf_counter() - start, 1)}
+    (out_dir / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    bar.console.print(
+        f"wrote {out_dir / 'focus_model.onnx'} (sha256 {log['sha256'][:12]}), its int8 copy "
+        f"and {CHECKPOINT_NAME} in {log['seconds']} s"
+    )
+
+
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="focus_model.pt, as focusqc train wrote it.")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder for focus_model.onnx and its log.")],
+    workers: Workers = 0,
+    calibration_tiles: CalibrationTiles = 300,
+) -> None:
+    """Export a trained checkpoint to ONNX with its metadata (float, and int8), calibrate, pin."""
+    with _train_extra("export"):
+        from focusqc.models.train.checkpoint import CheckpointError, load_checkpoint
+    from focusqc.service.progress import meter
+
+    try:
+        model, config, version = load_checkpoint(checkpoint)
+    except CheckpointError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with meter() as bar:
+        written = _write_model(model, config, version, out_dir, calibration_tiles, workers, bar)
+    log: dict[str, Any] = {"checkpoint": str(checkpoint), "version": version}
+    log["config"] = config.__dict__
+    log |= {"config_sha256": config.digest(), **written}
+    log["seconds"] = round(time.perf_counter() - start, 1)
+    (out_dir / "export_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    bar.console.print(
+        f"wrote {out_dir / 'focus_model.onnx'} ({version}, sha256 {log['sha256'][:12]}) and "
+        f"its int8 copy in {log['seconds']} s"
+    )
+
+
+def _write_model(
+    model: FocusNet,
+    config: TrainConfig,
+    version: str,
+    out_dir: Path,
+    calibration_tiles: int,
+    workers: int,
+    bar: Meter,
+) -> dict[str, Any]:
+    """Export, quantize, calibrate both files on the same tiles, and pin both.
+
+    The one path from trained weights to the files the scorer loads, for ``train`` and
+    ``export`` alike.
+    """
+    from focusqc.models.scorer import file_sha256, int8_sibling
+    from focusqc.models.train.calibrate import CALIBRATION_SETS, calibrate
+    from focusqc.models.train.fit import export
+    from focusqc.models.train.quantize import quantize
+
+    path = out_dir / "focus_model.onnx"
+    export(model, config, path, version=version)
+    int8 = int8_sibling(path)
+    quantize(path, int8)
+    cal = bar.add(
+        "calibrating P(no structure)", total=2 * calibration_tiles * len(CALIBRATION_SETS)
+    )
+    offsets = calibrate(
+        path,
+        int8,
+        tiles_per_set=calibration_tiles,
+        workers=workers or os.cpu_count() or 1,
+        progress=lambda k: bar.update(cal, advance=k),
+    )
     digests = {p.name: file_sha256(p) for p in (path, int8)}
     pins = "".join(f"{d}  {name}\n" for name, d in digests.items())
     path.with_suffix(".sha256").write_text(pins)
-    log: dict[str, Any] = {
-        "config": config.__dict__,
-        "config_sha256": config.digest(),
+    return {
         "blank_logit_offset": offsets[0],
         "blank_logit_offset_int8": offsets[1],
         "sha256": digests[path.name],
         "sha256_int8": digests[int8.name],
-        "patches": len(data["patches"]),
-        "seconds": round(time.perf_counter() - start, 1),
     }
-    (out_dir / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
-    console.print(
-        f"wrote {path} (sha256 {log['sha256'][:12]}) and {int8.name} in {log['seconds']} s"
-    )
 
 
 def score(

@@ -178,6 +178,36 @@ def test_train_command_exports_calibrates_and_pins_the_file(
     assert float32.version == int8.version == "sim-4-w4"
     assert log["config"]["width"] == 4
 
+    # `focusqc export` makes the same files again from the checkpoint train left.
+    again = tmp_path / "again"
+    args = ["export", str(out / "focus_model.pt"), str(again), "--calibration-tiles", "12"]
+    proc = focusqc_cli(*args, "--workers", "1", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (again / "focus_model.sha256").read_text() == (out / "focus_model.sha256").read_text()
+    exported = json.loads((again / "export_log.json").read_text())
+    assert exported["version"] == "sim-4-w4"
+    for key in ("config_sha256", "blank_logit_offset", "blank_logit_offset_int8"):
+        assert exported[key] == log[key]
+
+
+def test_export_refuses_what_is_not_a_focusqc_checkpoint(
+    tmp_path: Path, focusqc_cli: FocusqcCli
+) -> None:
+    """A missing file, a file of another kind, and a torch file of another program."""
+    foreign = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    for path, says in (
+        (tmp_path / "missing.pt", "no such checkpoint"),
+        (text, "not a readable torch checkpoint"),
+        (foreign, "not a focusqc checkpoint"),
+    ):
+        proc = focusqc_cli("export", str(path), str(tmp_path / "out"), timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert says in proc.stderr
+        assert not (tmp_path / "out" / "focus_model.onnx").exists()
+
 
 def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
