@@ -70,6 +70,9 @@ def train(
 ) -> None:
     """Simulate, train on the CPU, export to ONNX (float, and int8 for the CPU), calibrate."""
     with _train_extra("training"):
+        # What export needs (onnx, the quantizer) is checked now, not after an hour of training.
+        import focusqc.models.train.calibrate
+        import focusqc.models.train.quantize  # noqa: F401
         from focusqc.models.train.checkpoint import CHECKPOINT_NAME, save_checkpoint
         from focusqc.models.train.data import make_training_set
         from focusqc.models.train.fit import TrainConfig, fit
@@ -121,6 +124,8 @@ def export(
 ) -> None:
     """Export a trained checkpoint to ONNX with its metadata (float, and int8), calibrate, pin."""
     with _train_extra("export"):
+        import focusqc.models.train.calibrate
+        import focusqc.models.train.quantize  # noqa: F401
         from focusqc.models.train.checkpoint import CheckpointError, load_checkpoint
     from focusqc.service.progress import meter
 
