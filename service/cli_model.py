@@ -51,7 +51,7 @@ def _train_extra(what: str) -> Iterator[None]:
         ) from exc
 
 
-Workers = Annotated[int, typer.Option(help="Processes for simulation (0: all cores).")]
+Workers = Annotated[int, typer.Option(help="Processes that simulate tiles (0: all cores).")]
 CalibrationTiles = Annotated[
     int, typer.Option(min=8, help="Tiles per calibration set for P(no structure).")
 ]
