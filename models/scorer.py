@@ -180,7 +180,7 @@ class FocusScorer:
                 "of a model written by 'focusqc train'"
             )
         pins = read_pins(path)
-        _check_pin(path, expected_sha256 or pins.get(path.name))
+        digests = {path: _checked_sha256(path, expected_sha256 or pins.get(path.name))}
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
         options.log_severity_level = 3
@@ -188,6 +188,8 @@ class FocusScorer:
         preload_gpu_libraries(ort, providers)
         cpu = "CPUExecutionProvider"
         int8 = _pinned_int8(path, pins) if precision == "int8" else None
+        if int8:
+            digests[int8] = _checked_sha256(int8, pins[int8.name])
         chosen = int8 if int8 and providers[0] == cpu else path
         self.session = _session(ort, chosen, options, providers)
         self.provider = self.session.get_providers()[0]
@@ -200,7 +202,7 @@ class FocusScorer:
             chosen = int8
             self.session = _session(ort, chosen, options, [cpu])
         self.path = chosen
-        self.sha256 = file_sha256(chosen)
+        self.sha256 = digests[chosen]
         self.meta = self._read_metadata(chosen)
         #: The arithmetic of the network actually run: "float32", or "int8" for the CPU copy.
         self.precision = self.meta.get(PRECISION_KEY, "float32")
@@ -311,23 +313,25 @@ class FocusScorer:
         )
 
 
-def _check_pin(path: Path, expected: str | None) -> None:
-    if expected and file_sha256(path) != expected:
+def _checked_sha256(path: Path, expected: str | None) -> str:
+    """The file's SHA-256, read once; a clear error when it is not the ``expected`` pin."""
+    digest = file_sha256(path)
+    if expected and digest != expected:
         raise ModelError(
             f"model file {path} does not match its pinned SHA-256 "
             f"{expected[:12]}...: the file is corrupt or was replaced"
         )
+    return digest
 
 
 def _pinned_int8(path: Path, pins: dict[str, str]) -> Path:
-    """The model's int8 copy, checked against its pin beside the model."""
+    """The model's int8 copy, which must exist and be pinned beside the model."""
     sibling = int8_sibling(path)
     if sibling.name not in pins or not sibling.is_file():
         raise ModelError(
             f"precision int8 asked for, but {sibling} is missing or not pinned in "
             f"{path.with_suffix('.sha256')}: 'focusqc train' writes both"
         )
-    _check_pin(sibling, pins[sibling.name])
     return sibling
 
 
