@@ -84,12 +84,8 @@ def main() -> None:
     print(f"NumPy Brenner gradient : {base:7.2f} ms CPU")
     # The float model (the default), then its int8 copy (runtime.precision = "int8"), in the same
     # run.
-    for precision in ("float32", "int8"):
-        model = (
-            scorer
-            if precision == "float32"
-            else FocusScorer(args.model, provider="cpu", threads=1, precision="int8")
-        )
+    int8 = FocusScorer(args.model, provider="cpu", threads=1, precision="int8")
+    for precision, model in (("float32", scorer), ("int8", int8)):
         net = cpu_ms(lambda m=model: m.predict(patches.pixels), args.repeats)
         total = cpu_ms(lambda m=model: m.score(image, **OPTICS, budget=args.budget), args.repeats)
         print(
