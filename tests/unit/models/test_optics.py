@@ -89,6 +89,28 @@ def test_asymmetry_present_with_mismatch_absent_without(defocus_dof: float) -> N
     assert asymmetry(MISMATCH) > 0.2
 
 
+@pytest.mark.parametrize(
+    ("n_immersion", "n_sample", "na"), [(1.0, 1.36, 0.75), (1.333, 1.45, 1.1), (1.518, 1.36, 1.3)]
+)
+def test_the_side_a_psf_shows_follows_the_sign_of_the_mismatch(
+    n_immersion: float, n_sample: float, na: float
+) -> None:
+    """A dry objective into cells and an oil objective into cells show the side mirrored.
+
+    Two depths of field either side of best focus, 6 um deep, the PSF's centre is brighter on
+    one side; which one is the sign of ``n_sample - n_immersion`` (26x for the dry objective,
+    1/1.19 for oil). So one image cue means "above" under one objective and "below" under another.
+    """
+    optics = Optics(
+        na=na, wavelength_um=0.52, n_immersion=n_immersion, n_sample=n_sample, depth_um=6.0
+    )
+    best, d = best_focus_z_um(optics), 2 * optics.depth_of_field_um
+    above, below = radial_psf(optics, np.array([best + d, best - d]), np.linspace(0, 3, 61))
+    log_ratio = np.log((above[0] / above.sum()) / (below[0] / below.sum()))
+    assert np.sign(log_ratio) == np.sign(n_sample - n_immersion)
+    assert abs(log_ratio) > 0.1
+
+
 def test_matches_psfmodels_gibson_lanni() -> None:
     psfmodels = pytest.importorskip("psfmodels", reason="GPL cross-check; test-time only")
     zv = np.linspace(-12, 12, 481)
