@@ -209,6 +209,37 @@ def test_export_refuses_what_is_not_a_focusqc_checkpoint(
         assert not (tmp_path / "out" / "focus_model.onnx").exists()
 
 
+@pytest.mark.parametrize("command", ["train", "export"])
+def test_without_the_train_extra_the_command_says_which_extra_and_writes_nothing(
+    command: str, tmp_path: Path
+) -> None:
+    """A user who installed only ``.[cpu]`` asks for training or export."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    args = (
+        [command, str(out)] if command == "train" else [command, str(tmp_path / "m.pt"), str(out)]
+    )
+    code = (  # torch cannot be found, as if never installed (a finder placed first says so)
+        "import importlib.abc, sys\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from focusqc.service.cli import app\n"
+        f"sys.argv = ['focusqc', *{args!r}]\n"
+        "app()"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 2, run.stderr
+    assert "needs the train extra" in run.stderr and "pip install -e '.[train]'" in run.stderr
+    assert not out.exists()
+
+
 def test_gpu_required_but_absent_fails_fast(tiny_model: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" in ort.get_available_providers():
