@@ -98,15 +98,16 @@ def test_the_side_a_psf_shows_follows_the_sign_of_the_mismatch(
     """A dry objective into cells and an oil objective into cells show the side mirrored.
 
     Two depths of field either side of best focus, 6 um deep, the PSF's centre is brighter on
-    one side; which one is the sign of ``n_sample - n_immersion`` (26x for the dry objective,
-    1/1.19 for oil). So one image cue means "above" under one objective and "below" under another.
+    one side (the same energy is spread either way); which one is the sign of
+    ``n_sample - n_immersion``: 32x for the dry objective, 1/1.52 for oil. So one image cue means
+    "above" under one objective and "below" under another.
     """
     optics = Optics(
         na=na, wavelength_um=0.52, n_immersion=n_immersion, n_sample=n_sample, depth_um=6.0
     )
     best, d = best_focus_z_um(optics), 2 * optics.depth_of_field_um
-    above, below = radial_psf(optics, np.array([best + d, best - d]), np.linspace(0, 3, 61))
-    log_ratio = np.log((above[0] / above.sum()) / (below[0] / below.sum()))
+    above, below = radial_psf(optics, np.array([best + d, best - d]), np.zeros(1))[:, 0]
+    log_ratio = np.log(above / below)
     assert np.sign(log_ratio) == np.sign(n_sample - n_immersion)
     assert abs(log_ratio) > 0.1
 
