@@ -4,7 +4,7 @@ Run: ``python benchmarks/multi_look.py [--offsets=-2,2] [--within 0,5] [--tiles 
 [--seed 20001]``. It draws the first ``--tiles`` tiles of the 20x/0.75 set at a calibration seed
 (no evaluation uses 20001+), keeps those with structure and |defocus| in ``--within`` (by
 default within 5 um of focus: the MAE target's tiles), renders each
-again with its focal plane moved by each offset (the same object and noise seed), scores every
+again with its focal plane moved by each offset (the same object, fresh camera noise), scores every
 look with the shipped model, and combines them with ``focusqc.models.looks.combine_looks``.
 """
 
@@ -38,8 +38,11 @@ def main() -> None:
         optics = {"pixel_size_um": o.pixel_size_um, "na": o.na, "wavelength_um": o.wavelength_um}
         optics["n_immersion"] = o.n_immersion
         looks = [scorer.score(first, **optics)]
-        for offset in offsets:
-            moved = render(replace(spec, defocus_um=spec.defocus_um + offset))
+        for k, offset in enumerate(offsets, start=1):
+            again = replace(
+                spec, defocus_um=spec.defocus_um + offset, noise_seed=spec.seed * 31 + k
+            )
+            moved = render(again)
             looks.append(scorer.score(moved.image, **optics))
         alone = combine_looks(looks[:1], [0.0]).defocus_um
         combined = combine_looks(looks, [0.0, *offsets])

@@ -3,7 +3,7 @@
 The slide has a focus surface that drifts as the scan goes on, a tilted region, and a few blank
 fields. ``snap()`` renders the field under the stage at the stage's z: the defocus is the stage z
 minus the surface's best focus there, so moving z really refocuses. The same field always holds
-the same cells (seeded by its grid position).
+the same cells (seeded by its grid position); every exposure draws fresh camera noise.
 """
 
 from __future__ import annotations
@@ -90,10 +90,13 @@ class SimulatedScope:
             row, col = self._cell()
             defocus = self._z - self.best_focus_um(row, col)
             self.exposures += 1
+            exposure = self.exposures
         s = self.slide
         blank = (row, col) in self.blank
+        cell_seed = s.seed * 1_000_003 + row * 1009 + col
         spec = TileSpec(
-            seed=s.seed * 1_000_003 + row * 1009 + col,
+            seed=cell_seed,
+            noise_seed=cell_seed * 7919 + exposure,  # the same cells, fresh noise every exposure
             modality=s.modality,
             specimen="empty"
             if blank

@@ -41,6 +41,9 @@ class TileSpec:
     phase_rad: float = 0.3
     chromatic_um: tuple[float, float, float] = (0.0, 0.0, 0.0)
     patch_px: int = 32
+    #: Seed of this exposure's camera noise; None: drawn on from ``seed`` after the scene. Set it
+    #: to expose the same scene again with fresh noise (another look, a re-acquisition).
+    noise_seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready parameters, for the label file."""
@@ -147,7 +150,8 @@ def expected_photons(spec: TileSpec) -> Array:
 def render(spec: TileSpec) -> Tile:
     """Render a tile and its per-tile and per-patch labels."""
     scene = _scene(spec)
-    image = _to_camera(scene.rng, scene.photons, spec)
+    noise = scene.rng if spec.noise_seed is None else np.random.default_rng(spec.noise_seed)
+    image = _to_camera(noise, scene.photons, spec)
     tile = Tile(image, scene.defocus_map_um, scene.structure_map, spec)
     tile.labels = labels(tile)
     return tile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from focusqc.config.settings import Safety, SimulatedSlide
@@ -39,6 +40,15 @@ def scope_at(z_um: float) -> SimulatedScope:
     )
     scope.set_z(z_um)
     return scope
+
+
+def test_the_simulated_scope_exposes_fresh_noise_each_time_and_repeats_a_run() -> None:
+    """A re-acquisition at the same z is a new frame, as from a camera; a second run is the same."""
+    one, two = scope_at(0.0), scope_at(0.0)
+    first, again = one.snap(), one.snap()
+    assert not np.array_equal(first, again)
+    assert np.corrcoef(first.ravel(), again.ravel())[0, 1] > 0.5  # the same cells
+    assert np.array_equal(two.snap(), first) and np.array_equal(two.snap(), again)
 
 
 @pytest.mark.parametrize("start", [3.0, -3.0])
