@@ -174,11 +174,13 @@ def test_the_page_shows_tiles_as_focusqc_run_scans(tmp_path: Path) -> None:
             page = browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            for _ in range(100):  # the server needs a moment to start
+            deadline = time.monotonic() + 60  # the server needs a moment to start, more under load
+            while True:
                 try:
                     page.goto(f"http://127.0.0.1:{page_port}/")
                     break
                 except Exception:
+                    assert time.monotonic() < deadline, "the dashboard never answered in 60 s"
                     time.sleep(0.1)
             page.wait_for_function(
                 "Number(document.querySelector('canvas.map')?.dataset.tiles) >= 6", timeout=60_000
