@@ -39,10 +39,7 @@ def main() -> None:
         optics["n_immersion"] = o.n_immersion
         looks = [scorer.score(first, **optics)]
         for k, offset in enumerate(offsets, start=1):
-            again = replace(
-                spec, defocus_um=spec.defocus_um + offset, noise_seed=spec.seed * 31 + k
-            )
-            moved = render(again)
+            moved = render(replace(spec, defocus_um=spec.defocus_um + offset, noise_seed=k))
             looks.append(scorer.score(moved.image, **optics))
         alone = combine_looks(looks[:1], [0.0]).defocus_um
         combined = combine_looks(looks, [0.0, *offsets])

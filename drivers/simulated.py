@@ -93,10 +93,9 @@ class SimulatedScope:
             exposure = self.exposures
         s = self.slide
         blank = (row, col) in self.blank
-        cell_seed = s.seed * 1_000_003 + row * 1009 + col
         spec = TileSpec(
-            seed=cell_seed,
-            noise_seed=cell_seed * 7919 + exposure,  # the same cells, fresh noise every exposure
+            seed=s.seed * 1_000_003 + row * 1009 + col,
+            noise_seed=exposure,  # the same cells, fresh noise every exposure
             modality=s.modality,
             specimen="empty"
             if blank

@@ -41,8 +41,9 @@ class TileSpec:
     phase_rad: float = 0.3
     chromatic_um: tuple[float, float, float] = (0.0, 0.0, 0.0)
     patch_px: int = 32
-    #: Seed of this exposure's camera noise; None: drawn on from ``seed`` after the scene. Set it
-    #: to expose the same scene again with fresh noise (another look, a re-acquisition).
+    #: This exposure's number, which seeds its camera noise together with ``seed``; None: the
+    #: noise is drawn on from ``seed`` after the scene. Numbering a scene's exposures 1, 2, ...
+    #: gives each fresh noise (another look, a re-acquisition), and no two scenes share any.
     noise_seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,7 +151,11 @@ def expected_photons(spec: TileSpec) -> Array:
 def render(spec: TileSpec) -> Tile:
     """Render a tile and its per-tile and per-patch labels."""
     scene = _scene(spec)
-    noise = scene.rng if spec.noise_seed is None else np.random.default_rng(spec.noise_seed)
+    noise = (
+        scene.rng
+        if spec.noise_seed is None
+        else np.random.default_rng([spec.seed, spec.noise_seed])
+    )
     image = _to_camera(noise, scene.photons, spec)
     tile = Tile(image, scene.defocus_map_um, scene.structure_map, spec)
     tile.labels = labels(tile)
