@@ -63,7 +63,10 @@ class TileQC(_Frozen):
     action: Action
     reason: str
     z_move_um: float | None = Field(description="The z move made after this decision.")
-    strategy: str | None = Field(description="model, sweep or hardware; null with no move.")
+    strategy: str | None = Field(
+        description="model, sweep, hardware, or search (after a streak of empty tiles); "
+        "null with no move."
+    )
     latency_ms: float = Field(ge=0.0, description="Tile arrival to decision.")
     deadline_missed: bool
     model_version: str

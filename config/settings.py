@@ -82,6 +82,13 @@ class Policy(_Frozen):
         description="Warn when this many tiles in a row show nothing to focus on: far out of "
         "focus a field looks empty, so focus may be lost (0: never warn).",
     )
+    lost_focus_search_um: float = Field(
+        30.0,
+        ge=0.0,
+        description="At that streak, look for structure this far above and below (in steps of "
+        "10 depths of field, nearest first) and re-acquire the tile where it shows (0: only "
+        "warn).",
+    )
     fail_mode: Literal["open", "closed"] = Field(
         "open", description="open: a tile with no verdict passes; closed: it is re-acquired."
     )

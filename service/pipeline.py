@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from focusqc.config.events import Alarm, TileQC
+from focusqc.models.postprocess import skip_reason
 from focusqc.models.preprocess import TileError, check_tile
 from focusqc.service.decide import Decision, History, Verdict, decide
-from focusqc.service.refocus import Move, refocus
+from focusqc.service.refocus import Move, refocus, search_structure
 from focusqc.service.thumbnail import thumbnail
 
 if TYPE_CHECKING:
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from focusqc.service.run_docs import RunDocuments
 
 log = logging.getLogger(__name__)
+
+#: Steps of the lost-focus search, in depths of field. The model reads structure out to some 20
+#: depths of field, so steps of 10 cannot pass a focus without one exposure showing it.
+SEARCH_STEP_DOF = 10.0
 
 
 @dataclass
@@ -114,6 +119,9 @@ class QCLoop:
         # Refocus within the limits (a search after a lost structure starts from the first z).
         z_first = self.z_first.get((row, col), z_um)
         move, failure = self._act(decision, timed, z_um, z_first, attempt)
+        if timed.score is not None and self._streak_ends_here(decision):
+            dof_um = timed.score.depth_of_field_um
+            decision, move, failure = self._search_lost_focus(decision, dof_um, index, row, col)
         if move is not None:
             self.moved.add((row, col))
         if failure is not None:  # a failing stage or autofocus: stop trying, say why
@@ -140,11 +148,58 @@ class QCLoop:
         except Exception as exc:  # a failing stage: say so, and let the scan go on
             self._alarm("error", index, f"could not put z back to {z_start:.2f} um: {exc}", exc)
 
+    def _streak_ends_here(self, decision: Decision) -> bool:
+        """Whether a scored image ends a streak of empty tiles, with a search at one."""
+        policy = self.settings.policy
+        return (
+            decision.action == "skip"
+            and policy.lost_focus_search_um > 0
+            and self.empty_streak + 1 == policy.empty_streak_warning
+        )
+
+    def _search_lost_focus(
+        self, decision: Decision, dof_um: float, index: int, row: int, col: int
+    ) -> tuple[Decision, Move | None, Exception | None]:
+        """Look above and below for structure; where it shows, re-acquire the tile there.
+
+        A streak of empty tiles is either empty slide or a focus lost so far that every field
+        reads empty. The search tells them apart for a few exposures, once per streak.
+        """
+        policy = self.settings.policy
+
+        def reading(image: NDArray[np.generic]) -> float | None:
+            self.tally.exposures += 1
+            s = self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um).score
+            if s is None or skip_reason(s.certainty, s.blank_prob, policy.certainty_gate):
+                return None
+            return s.defocus_um
+
+        step = SEARCH_STEP_DOF * dof_um
+        try:
+            move = search_structure(
+                self.scope, self.settings.safety, policy.lost_focus_search_um, step, reading
+            )
+        except Exception as exc:  # a failing stage: the alarm path says why
+            return decision, None, exc
+        lost = f"{self.empty_streak + 1} tiles in a row show nothing to focus on"
+        if move.error:
+            message = f"{lost}, and {move.error}: empty slide, or the focus is lost farther out"
+            self._alarm("warning", index, message, None)
+            return Decision("skip", f"{decision.reason}; {message}"), move, None
+        self.z_first[(row, col)] = move.z_to_um  # the z the tile starts again from
+        message = (
+            f"{lost}, but structure shows on one side: the focus was lost. The search moved z "
+            f"{move.z_move_um:+.1f} um (to {move.z_to_um:.2f} um); the tile is acquired again"
+        )
+        self._alarm("warning", index, message, None)
+        return Decision("refocus", message), move, None
+
     def _count_empty(self, index: int, decision: Decision, timed: Timed) -> None:
         """Warn once per streak of tiles that show nothing to focus on.
 
         Far out of focus (beyond some 20 depths of field at 20x) the model reads a field as
-        empty, so a lost focus looks like a run of blank tiles and would pass silently.
+        empty, so a lost focus looks like a run of blank tiles and would pass silently. With a
+        lost-focus search the search says it instead (``_search_lost_focus``).
         """
         if timed.score is None:  # no verdict: says nothing either way
             return
@@ -152,7 +207,8 @@ class QCLoop:
             self.empty_streak = 0
             return
         self.empty_streak += 1
-        if self.empty_streak == self.settings.policy.empty_streak_warning:
+        policy = self.settings.policy
+        if self.empty_streak == policy.empty_streak_warning and not policy.lost_focus_search_um:
             self._alarm(
                 "warning",
                 index,

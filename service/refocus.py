@@ -7,6 +7,9 @@
   over +-2x the predicted defocus.
 - ``hardware``: the microscope's own autofocus, where it has one.
 
+And one search that is not a strategy of the policy: ``search_structure``, for a focus lost so
+far that every tile reads empty. It looks for structure on both sides, nearest first.
+
 No move ever leaves ``[z_min_um, z_max_um]`` or exceeds ``max_step_um``, whatever the model says.
 """
 
@@ -137,6 +140,54 @@ def hardware(scope: Microscope, safety: Safety, offset_um: float = 0.0) -> Move:
     if scope.get_z() != target:  # an offset, or a cut to the limits
         scope.set_z(target)
     return Move("hardware", z0, target, 0, limited)
+
+
+def walk_z(scope: Microscope, target_um: float, safety: Safety) -> float:
+    """Go to ``target_um``, held inside the soft limits, in moves of at most one step each."""
+    target = min(max(target_um, safety.z_min_um), safety.z_max_um)
+    while scope.get_z() != target:
+        scope.set_z(safe_target(scope.get_z(), target - scope.get_z(), safety)[0])
+    return target
+
+
+def search_structure(
+    scope: Microscope,
+    safety: Safety,
+    span_um: float,
+    step_um: float,
+    reading: Callable[[NDArray[np.generic]], float | None],
+) -> Move:
+    """Expose at ``z0 +- step_um``, ``+- 2 step_um``, ... out to ``span_um``, nearest first.
+
+    ``reading`` gives the |defocus| of an image that shows structure, None for one that shows
+    none. At the first z that shows structure the side is known: the nearer z showed none, so
+    (with steps shorter than the range the model sees structure over) the focus lies on, away
+    from ``z0``; the search moves on by the reading and stops there (``z_to_um``). Showing
+    none anywhere, it goes back to ``z0`` and says so in ``error``. No stage move leaves the
+    limits or exceeds one step: a longer way is walked, and a soft limit ends that side.
+    """
+    z0 = scope.get_z()
+    seen = {z0}
+    exposures = 0
+    for k in range(1, max(1, math.ceil(span_um / step_um - 1e-9)) + 1):
+        for sign in (1.0, -1.0):
+            target = walk_z(scope, z0 + sign * min(k * step_um, span_um), safety)
+            if target in seen:  # held at a soft limit already looked at
+                continue
+            seen.add(target)
+            exposures += 1
+            defocus = reading(scope.snap())
+            if defocus is not None:
+                end = walk_z(scope, target + sign * defocus, safety)
+                return Move("search", z0, end, exposures)
+    walk_z(scope, z0, safety)
+    return Move(
+        "search",
+        z0,
+        z0,
+        exposures,
+        error=f"no structure within +-{span_um:g} um of z {z0:.2f} um ({exposures} exposures)",
+    )
 
 
 def refocus(

@@ -152,6 +152,35 @@ def test_a_streak_of_empty_tiles_warns_once_that_focus_may_be_lost(
     rig.close()
 
 
+@pytest.mark.parametrize("search_um", [30.0, 0.0])
+def test_a_focus_lost_so_far_that_tiles_read_empty_is_found_by_a_search(
+    tmp_path: Path, model: FocusScorer, search_um: float
+) -> None:
+    rig = Rig(tmp_path, model)
+    policy = rig.settings.policy.model_copy(
+        update={"empty_streak_warning": 2, "lost_focus_search_um": search_um}
+    )
+    rig.settings = rig.loop.settings = rig.settings.model_copy(update={"policy": policy})
+    rig.scope.set_z(40.0)  # 59 depths of field out: the model reads these fields as empty
+    actions = [rig.loop.tile(i, 0, i % 2, rig.scope.grid_xy(0, i % 2)).action for i in range(4)]
+    first = [e for e in rig.tile_events(0) + rig.tile_events(1) if "action" in e]
+    assert first[0]["action"] == "skip" and "no structure" in first[0]["reason"]
+    warnings = [w["message"] for w in rig.alarms() if w["severity"] == "warning"]
+    rig.close()
+    if not search_um:  # without the search the run stays lost, with one warning
+        assert actions == ["skip"] * 4 and rig.scope.get_z() == 40.0
+        assert len(warnings) == 1 and "focus may be lost" in warnings[0]
+        return
+    # The second empty tile ends the streak: a search finds structure below, moves on by the
+    # reading, and the tile is acquired again; from then on the run is back in focus.
+    search = first[1]
+    assert search["action"] == "refocus" and search["strategy"] == "search"
+    assert search["z_move_um"] < -25.0 and "the focus was lost" in search["reason"]
+    assert any("the focus was lost" in w for w in warnings)
+    assert actions[2:] == ["in_focus", "in_focus"]
+    assert abs(rig.scope.get_z()) <= rig.settings.policy.threshold_dof * 0.681
+
+
 def test_a_scorer_past_its_deadline_lets_the_tile_through_and_says_so(
     tmp_path: Path, model: FocusScorer
 ) -> None:

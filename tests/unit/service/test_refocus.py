@@ -7,7 +7,7 @@ import pytest
 
 from focusqc.config.settings import Safety, SimulatedSlide
 from focusqc.drivers.simulated import SimulatedScope
-from focusqc.service.refocus import model_guided, refocus, safe_target
+from focusqc.service.refocus import model_guided, refocus, safe_target, search_structure
 
 SAFETY = Safety(z_min_um=-10.0, z_max_um=10.0, max_step_um=5.0)
 
@@ -119,3 +119,58 @@ def test_the_hardware_autofocus_offset_is_added() -> None:
         ("hardware",), scope, SAFETY, 3.0, -3.0, lambda _: None, 0, autofocus_offset_um=1.5
     )
     assert move.strategy == "hardware" and abs(scope.get_z() - 1.5) <= 0.2
+
+
+def recording(scope: SimulatedScope) -> list[float]:
+    """Every z the stage is sent to, in order."""
+    sent: list[float] = []
+    set_z = scope.set_z
+
+    def spy(z_um: float) -> None:
+        sent.append(z_um)
+        set_z(z_um)
+
+    scope.set_z = spy  # type: ignore[method-assign]
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("start", "offsets"),
+    [
+        (-8.5, [4.0, -1.5, 8.0]),  # -4 is held at the soft limit -10
+        (7.0, [3.0, -4.0]),  # +4 is held at 10
+    ],
+)
+def test_a_lost_focus_search_looks_nearest_first_then_moves_on_by_the_reading(
+    start: float, offsets: list[float]
+) -> None:
+    scope = scope_at(start)  # focus at 0; structure shows within 4.5 um of it (steps of 4)
+    sent, looked = recording(scope), []
+
+    def reading(_image: object) -> float | None:
+        looked.append(scope.get_z() - start)
+        return abs(scope.get_z()) if abs(scope.get_z()) < 4.5 else None
+
+    move = search_structure(scope, SAFETY, 9.0, 4.0, reading)
+    assert looked == offsets and move.exposures == len(offsets)
+    # Structure showed on the far side of an empty look, so focus lies on that way: reached.
+    assert move.strategy == "search" and not move.error
+    assert move.z_to_um == scope.get_z() == pytest.approx(0.0)
+    steps = np.abs(np.diff([start, *sent]))
+    assert steps.max() <= SAFETY.max_step_um  # a longer way is walked
+    assert all(SAFETY.z_min_um <= z <= SAFETY.z_max_um for z in sent)
+
+
+def test_a_lost_focus_search_that_finds_nothing_goes_back_and_says_so() -> None:
+    scope = scope_at(6.0)
+    sent, looked = recording(scope), []
+
+    def sees_nothing(_image: object) -> None:
+        looked.append(scope.get_z())
+
+    move = search_structure(scope, SAFETY, 9.0, 4.0, sees_nothing)
+    # Up to the soft limit at 10 once, then down in steps: 2, -2, -3 (9 um down, the span).
+    assert looked == [10.0, 2.0, -2.0, -3.0] and move.exposures == 4
+    assert scope.get_z() == move.z_to_um == 6.0
+    assert "no structure within +-9 um of z 6.00 um (4 exposures)" in move.error
+    assert np.abs(np.diff([6.0, *sent])).max() <= SAFETY.max_step_um
