@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from focusqc.config.events import Alarm, TileQC
 from focusqc.models.postprocess import skip_reason
 from focusqc.models.preprocess import TileError, check_tile
-from focusqc.service.decide import Decision, History, Verdict, decide
+from focusqc.service.decide import Decision, History, Verdict, decide, threshold_um
 from focusqc.service.refocus import Move, refocus, search_structure
 from focusqc.service.thumbnail import thumbnail
 
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from focusqc.service.run_docs import RunDocuments
 
 log = logging.getLogger(__name__)
+
+#: Near focus, in multiples of the in-focus threshold: where the lost-focus search stops, and
+#: where a tile given up on keeps its z (when it read farther out at first).
+NEAR_FOCUS = 2.0
 
 #: Steps of the lost-focus search, in depths of field. The model reads structure out to some 20
 #: depths of field, so steps of 10 cannot pass a focus without one exposure showing it.
@@ -76,6 +80,7 @@ class QCLoop:
         self.failed: set[tuple[int, int]] = set()
         self.moved: set[tuple[int, int]] = set()  # positions whose z a refocus has moved
         self.z_first: dict[tuple[int, int], float] = {}  # z of each position's first exposure
+        self.read_first: dict[tuple[int, int], float | None] = {}  # and its |defocus| reading
         self.empty_streak = 0  # tiles in a row skipped with nothing to focus on
         self.run_retries = 0
         self.tally = Tally()
@@ -113,6 +118,8 @@ class QCLoop:
             self.z_first[(row, col)] = z_um
             self.moved.discard((row, col))
         timed = self._score(image, index)  # validate + score, within the deadline
+        if attempt == 0:
+            self.read_first[(row, col)] = self._reading(timed.score)
         decision = decide(
             self._verdict(timed), self.settings.policy, self._history(attempt, row, col)
         )
@@ -126,13 +133,40 @@ class QCLoop:
             self.moved.add((row, col))
         if failure is not None:  # a failing stage or autofocus: stop trying, say why
             decision = Decision("alarm", f"refocus failed: {failure}")
+        keep = decision.action == "alarm" and self._nearer_than_found(row, col, timed.score)
+        if keep:
+            decision = replace(decision, reason=f"{decision.reason}; {keep}")
         self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
         if decision.action == "alarm":
             self.failed.add((row, col))
             self._alarm("error", index, decision.reason, failure)
-            self._restore_z(index, row, col)
+            if not keep:
+                self._restore_z(index, row, col)
         self._count_empty(index, decision, timed)
         return Checked(decision, move, timed.score)
+
+    def _reading(self, score: TileScore | None) -> float | None:
+        """A score's |defocus|, where it shows structure to act on; else None."""
+        gate = self.settings.policy.certainty_gate
+        if score is None or skip_reason(score.certainty, score.blank_prob, gate):
+            return None
+        return score.defocus_um
+
+    def _nearer_than_found(self, row: int, col: int, score: TileScore | None) -> str:
+        """Why z stays where a tile was given up on, if it does; empty: z goes back.
+
+        It stays when the last image reads near focus (within ``NEAR_FOCUS`` x the threshold)
+        and nearer than the tile's first image did: the refocus got most of the way, and the
+        first z was the worse one (a focus lost far out). A blank field the model misreads
+        seldom reads that near (its texture reads some 6 um out at 20x), so the rule that one
+        bad tile cannot drag the focus away still holds for it.
+        """
+        now, first = self._reading(score), self.read_first.get((row, col))
+        if now is None or first is None or score is None or now >= first:
+            return ""
+        if now > NEAR_FOCUS * threshold_um(self.settings.policy, score.depth_of_field_um):
+            return ""
+        return f"z stays: it reads {now:.2f} um, nearer focus than the {first:.2f} um found"
 
     def _restore_z(self, index: int, row: int, col: int) -> None:
         """Giving up on a tile: put z back where the tile found it.
@@ -169,15 +203,19 @@ class QCLoop:
 
         def reading(image: NDArray[np.generic]) -> float | None:
             self.tally.exposures += 1
-            s = self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um).score
-            if s is None or skip_reason(s.certainty, s.blank_prob, policy.certainty_gate):
-                return None
-            return s.defocus_um
+            return self._reading(
+                self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um).score
+            )
 
         step = SEARCH_STEP_DOF * dof_um
         try:
             move = search_structure(
-                self.scope, self.settings.safety, policy.lost_focus_search_um, step, reading
+                self.scope,
+                self.settings.safety,
+                policy.lost_focus_search_um,
+                step,
+                reading,
+                accept_um=NEAR_FOCUS * threshold_um(policy, dof_um),
             )
         except Exception as exc:  # a failing stage: the alarm path says why
             return decision, None, exc
@@ -187,9 +225,10 @@ class QCLoop:
             self._alarm("warning", index, message, None)
             return Decision("skip", f"{decision.reason}; {message}"), move, None
         self.z_first[(row, col)] = move.z_to_um  # the z the tile starts again from
+        self.read_first[(row, col)] = None
         message = (
-            f"{lost}, but structure shows on one side: the focus was lost. The search moved z "
-            f"{move.z_move_um:+.1f} um (to {move.z_to_um:.2f} um); the tile is acquired again"
+            f"{lost}, but a focus shows {move.z_move_um:+.1f} um away (z {move.z_to_um:.2f} "
+            "um): the focus was lost. The tile is acquired again there"
         )
         self._alarm("warning", index, message, None)
         return Decision("refocus", message), move, None

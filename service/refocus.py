@@ -143,11 +143,21 @@ def hardware(scope: Microscope, safety: Safety, offset_um: float = 0.0) -> Move:
 
 
 def walk_z(scope: Microscope, target_um: float, safety: Safety) -> float:
-    """Go to ``target_um``, held inside the soft limits, in moves of at most one step each."""
+    """Go to ``target_um``, held inside the soft limits, in equal moves of at most one step.
+
+    The moves are planned from where z starts, never from where the stage says it got to: a
+    stage that rounds its position must not keep the walk going.
+    """
     target = min(max(target_um, safety.z_min_um), safety.z_max_um)
-    while scope.get_z() != target:
-        scope.set_z(safe_target(scope.get_z(), target - scope.get_z(), safety)[0])
+    start = scope.get_z()
+    moves = max(1, math.ceil(abs(target - start) / safety.max_step_um - 1e-9))
+    for i in range(1, moves + 1):
+        scope.set_z(start + (target - start) * i / moves)
     return target
+
+
+#: Moves the lost-focus search makes after structure shows, each by the reading there.
+FOLLOW_MOVES = 3
 
 
 def search_structure(
@@ -156,37 +166,46 @@ def search_structure(
     span_um: float,
     step_um: float,
     reading: Callable[[NDArray[np.generic]], float | None],
+    accept_um: float,
 ) -> Move:
     """Expose at ``z0 +- step_um``, ``+- 2 step_um``, ... out to ``span_um``, nearest first.
 
     ``reading`` gives the |defocus| of an image that shows structure, None for one that shows
-    none. At the first z that shows structure the side is known: the nearer z showed none, so
-    (with steps shorter than the range the model sees structure over) the focus lies on, away
-    from ``z0``; the search moves on by the reading and stops there (``z_to_um``). Showing
-    none anywhere, it goes back to ``z0`` and says so in ``error``. No stage move leaves the
-    limits or exceeds one step: a longer way is walked, and a soft limit ends that side.
+    none. Where structure first shows the side is known: the nearer z showed none, so (with
+    steps shorter than the range the model sees structure over) the focus lies on, away from
+    ``z0``. The search follows: it moves on by the reading, up to ``FOLLOW_MOVES`` times, and
+    stops once a reading is at most ``accept_um`` (``z_to_um``). A reading that does not fall
+    with each move was no focus (an empty field can read as far out of focus), and the search
+    goes on. Finding none, it goes back to ``z0`` and says so in ``error``. No stage move
+    leaves the limits or exceeds one step: a longer way is walked.
     """
     z0 = scope.get_z()
     seen = {z0}
     exposures = 0
     for k in range(1, max(1, math.ceil(span_um / step_um - 1e-9)) + 1):
         for sign in (1.0, -1.0):
-            target = walk_z(scope, z0 + sign * min(k * step_um, span_um), safety)
-            if target in seen:  # held at a soft limit already looked at
+            z = walk_z(scope, z0 + sign * min(k * step_um, span_um), safety)
+            if z in seen:  # held at a soft limit already looked at
                 continue
-            seen.add(target)
+            seen.add(z)
             exposures += 1
             defocus = reading(scope.snap())
-            if defocus is not None:
-                end = walk_z(scope, target + sign * defocus, safety)
-                return Move("search", z0, end, exposures)
+            for _ in range(FOLLOW_MOVES):
+                if defocus is None or defocus <= accept_um:
+                    break
+                z = walk_z(scope, z + sign * defocus, safety)
+                exposures += 1
+                nearer = reading(scope.snap())
+                defocus = nearer if nearer is not None and nearer < defocus else None
+            if defocus is not None and defocus <= accept_um:
+                return Move("search", z0, z, exposures)
     walk_z(scope, z0, safety)
     return Move(
         "search",
         z0,
         z0,
         exposures,
-        error=f"no structure within +-{span_um:g} um of z {z0:.2f} um ({exposures} exposures)",
+        error=f"no focus found within +-{span_um:g} um of z {z0:.2f} um ({exposures} exposures)",
     )
 
 

@@ -152,6 +152,28 @@ def test_a_streak_of_empty_tiles_warns_once_that_focus_may_be_lost(
     rig.close()
 
 
+def test_a_tile_given_up_on_near_focus_keeps_the_z_it_got_to(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    rig = Rig(tmp_path, model)
+    policy = rig.settings.policy.model_copy(
+        update={"strategies": ("hardware",), "max_retries_per_tile": 1}
+    )
+    safety = rig.settings.safety.model_copy(update={"max_step_um": 8.0})
+    rig.settings = rig.loop.settings = rig.settings.model_copy(
+        update={"policy": policy, "safety": safety}
+    )
+    rig.scope.set_z(11.0)  # the autofocus's move is cut to 8 um: it ends 3 um out
+    decision = rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0))
+    first, last = [e for e in rig.tile_events(0) if "action" in e]
+    rig.close()
+    assert first["defocus_um"] > 6.0 and last["z_um"] == pytest.approx(3.0, abs=0.2)
+    # Retries spent 3 um out: an alarm, but z stays nearer focus than where the tile was found
+    # (z going back is for tiles that end no nearer, as in the test above).
+    assert decision.action == "alarm" and "z stays" in decision.reason
+    assert rig.scope.get_z() == last["z_um"]
+
+
 @pytest.mark.parametrize("search_um", [30.0, 0.0])
 def test_a_focus_lost_so_far_that_tiles_read_empty_is_found_by_a_search(
     tmp_path: Path, model: FocusScorer, search_um: float

@@ -7,7 +7,13 @@ import pytest
 
 from focusqc.config.settings import Safety, SimulatedSlide
 from focusqc.drivers.simulated import SimulatedScope
-from focusqc.service.refocus import model_guided, refocus, safe_target, search_structure
+from focusqc.service.refocus import (
+    model_guided,
+    refocus,
+    safe_target,
+    search_structure,
+    walk_z,
+)
 
 SAFETY = Safety(z_min_um=-10.0, z_max_um=10.0, max_step_um=5.0)
 
@@ -137,11 +143,11 @@ def recording(scope: SimulatedScope) -> list[float]:
 @pytest.mark.parametrize(
     ("start", "offsets"),
     [
-        (-8.5, [4.0, -1.5, 8.0]),  # -4 is held at the soft limit -10
-        (7.0, [3.0, -4.0]),  # +4 is held at 10
+        (-8.5, [4.0, -1.5, 8.0, 8.5]),  # -4 is held at the soft limit -10
+        (7.0, [3.0, -4.0, -7.0]),  # +4 is held at 10
     ],
 )
-def test_a_lost_focus_search_looks_nearest_first_then_moves_on_by_the_reading(
+def test_a_lost_focus_search_looks_nearest_first_then_follows_the_reading_to_focus(
     start: float, offsets: list[float]
 ) -> None:
     scope = scope_at(start)  # focus at 0; structure shows within 4.5 um of it (steps of 4)
@@ -151,9 +157,9 @@ def test_a_lost_focus_search_looks_nearest_first_then_moves_on_by_the_reading(
         looked.append(scope.get_z() - start)
         return abs(scope.get_z()) if abs(scope.get_z()) < 4.5 else None
 
-    move = search_structure(scope, SAFETY, 9.0, 4.0, reading)
-    assert looked == offsets and move.exposures == len(offsets)
-    # Structure showed on the far side of an empty look, so focus lies on that way: reached.
+    move = search_structure(scope, SAFETY, 9.0, 4.0, reading, accept_um=0.2)
+    assert looked == pytest.approx(offsets) and move.exposures == len(offsets)
+    # Structure showed on the far side of an empty look, so the focus lies on that way.
     assert move.strategy == "search" and not move.error
     assert move.z_to_um == scope.get_z() == pytest.approx(0.0)
     steps = np.abs(np.diff([start, *sent]))
@@ -168,9 +174,33 @@ def test_a_lost_focus_search_that_finds_nothing_goes_back_and_says_so() -> None:
     def sees_nothing(_image: object) -> None:
         looked.append(scope.get_z())
 
-    move = search_structure(scope, SAFETY, 9.0, 4.0, sees_nothing)
+    move = search_structure(scope, SAFETY, 9.0, 4.0, sees_nothing, accept_um=1.0)
     # Up to the soft limit at 10 once, then down in steps: 2, -2, -3 (9 um down, the span).
     assert looked == [10.0, 2.0, -2.0, -3.0] and move.exposures == 4
     assert scope.get_z() == move.z_to_um == 6.0
-    assert "no structure within +-9 um of z 6.00 um (4 exposures)" in move.error
+    assert "no focus found within +-9 um of z 6.00 um (4 exposures)" in move.error
     assert np.abs(np.diff([6.0, *sent])).max() <= SAFETY.max_step_um
+
+
+def test_a_lost_focus_search_does_not_follow_a_reading_that_does_not_fall() -> None:
+    """An empty field with a background texture reads some 6 um out wherever z is."""
+    scope = scope_at(0.0)
+    looked: list[float] = []
+
+    def textured_empty_field(_image: object) -> float:
+        looked.append(scope.get_z())
+        return 6.0
+
+    move = search_structure(scope, SAFETY, 9.0, 4.0, textured_empty_field, accept_um=1.0)
+    # Each look (+-4, +-8, +-9) reads 6 um and is followed once, to no nearer reading.
+    assert looked == [4.0, 10.0, -4.0, -10.0, 8.0, 10.0, -8.0, -10.0, 9.0, 10.0, -9.0, -10.0]
+    assert move.error and scope.get_z() == move.z_to_um == 0.0
+
+
+def test_a_walk_plans_its_moves_and_ends_on_a_stage_that_rounds_its_position() -> None:
+    scope = scope_at(0.0)
+    sent, exact = recording(scope), scope.get_z
+    scope.get_z = lambda: round(exact(), 1)  # type: ignore[method-assign]  # a stepping stage
+    assert walk_z(scope, 8.34, SAFETY) == 8.34
+    assert sent == pytest.approx([4.17, 8.34])  # two equal moves, each under the 5 um step
+    assert walk_z(scope, -40.0, SAFETY) == SAFETY.z_min_um  # held inside the soft limits
