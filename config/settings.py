@@ -79,15 +79,16 @@ class Policy(_Frozen):
     empty_streak_warning: int = Field(
         5,
         ge=0,
-        description="Warn when this many tiles in a row show nothing to focus on: far out of "
-        "focus a field looks empty, so focus may be lost (0: never warn).",
+        description="This many tiles in a row that show nothing to focus on start the "
+        "lost-focus search, or a warning without one: far out of focus a field looks empty, so "
+        "focus may be lost (0: neither).",
     )
     lost_focus_search_um: float = Field(
         30.0,
         ge=0.0,
-        description="At that streak, look for structure this far above and below (in steps of "
-        "10 depths of field, nearest first) and re-acquire the tile where it shows (0: only "
-        "warn).",
+        description="At that streak, look for a focus this far above and below (in steps of 10 "
+        "depths of field, nearest first), re-acquire the tile there, and warn either way (0: "
+        "only warn).",
     )
     fail_mode: Literal["open", "closed"] = Field(
         "open", description="open: a tile with no verdict passes; closed: it is re-acquired."
