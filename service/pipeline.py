@@ -133,7 +133,7 @@ class QCLoop:
             self.moved.add((row, col))
         if failure is not None:  # a failing stage or autofocus: stop trying, say why
             decision = Decision("alarm", f"refocus failed: {failure}")
-        keep = decision.action == "alarm" and self._nearer_than_found(row, col, timed.score)
+        keep = self._nearer_than_found(row, col, timed.score) if decision.action == "alarm" else ""
         if keep:
             decision = replace(decision, reason=f"{decision.reason}; {keep}")
         self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
