@@ -45,6 +45,10 @@ class SimulatedScope:
         self._z = z_start_um
         self._xy = (0.0, 0.0)
         self.exposures = 0
+        #: The truth about the last exposure, which a real microscope cannot know: its defocus
+        #: (um; None before the first) and whether its field is blank. For summaries and benches.
+        self.last_defocus_um: float | None = None
+        self.last_blank = False
         self._lock = threading.Lock()
         rng = np.random.default_rng(slide.seed)
         cells = slide.rows * slide.cols
@@ -91,8 +95,9 @@ class SimulatedScope:
             defocus = self._z - self.best_focus_um(row, col)
             self.exposures += 1
             exposure = self.exposures
+            blank = (row, col) in self.blank
+            self.last_defocus_um, self.last_blank = defocus, blank
         s = self.slide
-        blank = (row, col) in self.blank
         spec = TileSpec(
             seed=s.seed * 1_000_003 + row * 1009 + col,
             noise_seed=exposure,  # the same cells, fresh noise every exposure

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from focusqc.service.bus import EventBus
     from focusqc.service.deadline import DeadlineScorer
     from focusqc.service.pipeline import Tally
+    from focusqc.service.scan import Truth
 
 ConfigFile = Annotated[
     Path | None, typer.Option("--config", help="TOML settings (default: the shipped default).")
@@ -86,8 +87,10 @@ def make_bus(settings: Settings, scorer: DeadlineScorer) -> EventBus:
     return bus
 
 
-def summary(console: Console, tallies: list[tuple[str, Tally]]) -> None:
-    """The end-of-run table: one column per run."""
+def summary(
+    console: Console, tallies: list[tuple[str, Tally]], truths: list[Truth] | None = None
+) -> None:
+    """The end-of-run table: one column per run; with ``truths``, what the simulator knows."""
     from rich.table import Table
 
     table = Table(title="focusqc run summary")
@@ -125,6 +128,14 @@ def summary(console: Console, tallies: list[tuple[str, Tally]]) -> None:
             cells.append(str(value))
     for name, cells in rows.items():
         table.add_row(name, *cells)
+    if truths:
+        limit = f"beyond {truths[0].threshold_um:.2f} um"
+        table.add_section()
+        table.add_row(
+            f"passed, truly {limit}",
+            *(f"{t.passed_out} of {t.passed} (worst {t.worst_passed_um:.2f} um)" for t in truths),
+        )
+        table.add_row(f"skipped, truly {limit}", *(str(t.skipped_out) for t in truths))
     console.print(table)
 
 
@@ -152,9 +163,11 @@ def run(
     from rich.console import Console
 
     from focusqc.drivers.simulated import SimulatedScope
+    from focusqc.models.sampling import depth_of_field_um
     from focusqc.models.sim.optics import Optics
+    from focusqc.service.decide import threshold_um
     from focusqc.service.progress import meter
-    from focusqc.service.scan import scan
+    from focusqc.service.scan import Truth, scan
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop_on_signals()
@@ -182,6 +195,8 @@ def run(
     scope = SimulatedScope(settings.slide, optics)
     bus = make_bus(settings, scorer)
     tallies: list[tuple[str, Tally]] = []
+    truths: list[Truth] = []
+    dof_um = depth_of_field_um(optics.na, optics.wavelength_um, optics.n_immersion)
     tiles = settings.slide.rows * settings.slide.cols
     try:
         console.print(
@@ -196,8 +211,17 @@ def run(
         with meter(console) as bar:
             while True:
                 task = bar.add("scanning", total=min(tiles, max_tiles or tiles))
+                truth = Truth(threshold_um(settings.policy, dof_um))
+                truths.append(truth)
 
-                def step(index: int, exposures: int, action: str, task: TaskID = task) -> None:
+                def step(
+                    index: int,
+                    exposures: int,
+                    action: str,
+                    task: TaskID = task,
+                    truth: Truth = truth,
+                ) -> None:
+                    truth.add(action, scope.last_defocus_um, scope.last_blank)
                     bar.update(
                         task,
                         advance=1,
@@ -213,7 +237,7 @@ def run(
     finally:
         scorer.close()
         bus.close()
-    summary(console, tallies)
+    summary(console, tallies, truths[: len(tallies)])
 
 
 bench_app = typer.Typer(help="Benchmarks that report numbers.", no_args_is_help=True)

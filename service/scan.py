@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from focusqc.service.pipeline import QCLoop, Tally
@@ -15,6 +16,35 @@ if TYPE_CHECKING:
     from focusqc.service.bus import EventBus
     from focusqc.service.deadline import DeadlineScorer
     from focusqc.service.protocols import Microscope
+
+
+@dataclass
+class Truth:
+    """How a scan did against the truth a simulated slide knows and the model does not.
+
+    Per tile, the last exposure's true defocus: a tile passed (in focus, perhaps after a
+    refocus) beyond the threshold is one the QC let through; a tile skipped beyond it had no QC.
+    Blank fields have no focus and are not counted.
+    """
+
+    threshold_um: float
+    passed: int = 0
+    passed_out: int = 0
+    worst_passed_um: float = 0.0
+    skipped_out: int = 0
+
+    def add(self, action: str, defocus_um: float | None, blank: bool) -> None:
+        """Count one tile by its final action and its last exposure's true defocus."""
+        if defocus_um is None or blank:
+            return
+        off = abs(float(defocus_um))
+        out = int(off > self.threshold_um)
+        if action == "in_focus":
+            self.passed += 1
+            self.passed_out += out
+            self.worst_passed_um = max(self.worst_passed_um, off)
+        elif action == "skip":
+            self.skipped_out += out
 
 
 def snake(rows: int, cols: int) -> Iterator[tuple[int, int]]:

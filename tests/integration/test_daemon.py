@@ -93,6 +93,11 @@ def test_a_scan_publishes_and_journals_every_decision(
     _, err = daemon.finish()
     assert daemon.proc.returncode == 0, err
     assert "focusqc run summary" in err
+    # The simulated slide knows where focus truly was: the summary says what the QC let through.
+    passed = re.search(r"passed, truly beyond ([\d.]+) um\s*│\s*(\d+) of (\d+)", err)
+    assert passed, err
+    assert float(passed.group(1)) == pytest.approx(2.5 * 0.681, abs=0.01)
+    assert int(passed.group(2)) <= int(passed.group(3)) <= 12
     # A late subscriber may miss the first documents; the journal has every one, in order.
     journal = Journal(daemon.journal)
     entries = list(journal.read())

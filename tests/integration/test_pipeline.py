@@ -17,6 +17,7 @@ from focusqc.service.deadline import DeadlineScorer
 from focusqc.service.decide import Decision
 from focusqc.service.pipeline import QCLoop
 from focusqc.service.run_docs import RunDocuments
+from focusqc.service.scan import Truth, scan
 
 OPTICS = {"na": 0.75, "wavelength_um": 0.461, "n_immersion": 1.0}
 
@@ -301,3 +302,27 @@ def test_a_stage_that_fails_to_put_z_back_raises_an_alarm_not_an_error(
     assert any("could not put z back to 0.50 um: " in m and "timed out" in m for m in messages)
     assert rig.loop.tile(1, 0, 1, rig.scope.grid_xy(0, 1)).action in ("in_focus", "alarm")
     rig.close()
+
+
+@pytest.mark.parametrize(("z_um", "out"), [(0.0, 0), (3.0, 2)])
+def test_a_scan_counts_the_tiles_it_passed_out_of_focus_by_the_simulator_s_truth(
+    tmp_path: Path, model: FocusScorer, z_um: float, out: int
+) -> None:
+    rig = Rig(tmp_path, model)
+    # A threshold no tile reaches, so every tile with structure is passed where it stands.
+    policy = rig.settings.policy.model_copy(update={"threshold_dof": 40.0})
+    rig.settings = rig.settings.model_copy(update={"policy": policy})
+    rig.scope.set_z(z_um)
+    truth = Truth(threshold_um=1.7)
+    actions: list[str] = []
+
+    def count(index: int, exposures: int, action: str) -> None:
+        actions.append(action)
+        truth.add(action, rig.scope.last_defocus_um, rig.scope.last_blank)
+
+    tally, _ = scan(rig.settings, rig.scope, rig.scorer, rig.bus, rig.scope.grid_xy, None, count)
+    rig.close()
+    assert actions[:2] == ["in_focus", "in_focus"] and tally.exposures == 3
+    # The two fields with cells are passed; the blank third one is never counted.
+    assert (truth.passed, truth.passed_out) == (2, out)
+    assert truth.worst_passed_um == pytest.approx(z_um)
