@@ -64,15 +64,16 @@ def ensure_base() -> None:
         capture_output=True,
         timeout=1200,
     )
-    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-    subprocess.run(
-        ["docker", "import", "-", BASE],
-        stdin=tar.stdout,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    tar.wait()
+    # The context closes tar's pipe and waits for it (an open pipe fails the run's warnings).
+    with subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE) as tar:
+        subprocess.run(
+            ["docker", "import", "-", BASE],
+            stdin=tar.stdout,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    assert tar.returncode == 0, f"tar of the {BASE} root failed"
     shutil.rmtree(root, ignore_errors=True)
 
 
