@@ -145,6 +145,11 @@ class QCLoop:
         self._count_empty(index, decision, timed)
         return Checked(decision, move, timed.score)
 
+    def _probe(self, image: NDArray[np.generic]) -> TileScore | None:
+        """Score an exposure a refocus or a search made for itself (it counts in the tally)."""
+        self.tally.exposures += 1
+        return self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um).score
+
     def _reading(self, score: TileScore | None) -> float | None:
         """A score's |defocus|, where it shows structure to act on; else None."""
         gate = self.settings.policy.certainty_gate
@@ -202,10 +207,7 @@ class QCLoop:
         policy = self.settings.policy
 
         def reading(image: NDArray[np.generic]) -> float | None:
-            self.tally.exposures += 1
-            return self._reading(
-                self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um).score
-            )
+            return self._reading(self._probe(image))
 
         step = SEARCH_STEP_DOF * dof_um
         try:
@@ -301,9 +303,8 @@ class QCLoop:
             return None, None
 
         def measure(image: NDArray[np.generic]) -> float | None:
-            self.tally.exposures += 1
-            probe = self.scorer.score(image, pixel_size_um=self.scope.pixel_size_um)
-            return probe.score.defocus_um if probe.score else None
+            probe = self._probe(image)
+            return probe.defocus_um if probe else None
 
         try:
             if decision.undo:
