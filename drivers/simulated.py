@@ -136,5 +136,5 @@ class SimulatedScope:
         """Hardware autofocus: finds the surface to within 0.2 um after 50 ms; returns z."""
         time.sleep(0.05)
         row, col = self._cell()
-        self._z = self.best_focus_um(row, col) + 0.2 * np.sin(self.exposures)
+        self._z = self.best_focus_um(row, col) + 0.2 * float(np.sin(self.exposures))
         return self._z

@@ -163,7 +163,6 @@ def run(
     from rich.console import Console
 
     from focusqc.drivers.simulated import SimulatedScope
-    from focusqc.models.sampling import depth_of_field_um
     from focusqc.models.sim.optics import Optics
     from focusqc.service.decide import threshold_um
     from focusqc.service.progress import meter
@@ -196,7 +195,6 @@ def run(
     bus = make_bus(settings, scorer)
     tallies: list[tuple[str, Tally]] = []
     truths: list[Truth] = []
-    dof_um = depth_of_field_um(optics.na, optics.wavelength_um, optics.n_immersion)
     tiles = settings.slide.rows * settings.slide.cols
     try:
         console.print(
@@ -211,7 +209,7 @@ def run(
         with meter(console) as bar:
             while True:
                 task = bar.add("scanning", total=min(tiles, max_tiles or tiles))
-                truth = Truth(threshold_um(settings.policy, dof_um))
+                truth = Truth(threshold_um(settings.policy, optics.depth_of_field_um))
                 truths.append(truth)
 
                 def step(

@@ -37,7 +37,7 @@ class Truth:
         """Count one tile by its final action and its last exposure's true defocus."""
         if defocus_um is None or blank:
             return
-        off = abs(float(defocus_um))
+        off = abs(defocus_um)
         out = int(off > self.threshold_um)
         if action == "in_focus":
             self.passed += 1
