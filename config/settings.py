@@ -193,6 +193,12 @@ class SimulatedSlide(_Frozen):
     modality: Literal["fluorescence", "brightfield"] = "fluorescence"
     specimen: str = Field("nuclei", description="Fluorescence specimen kind (see the simulator).")
     density: float = Field(1.0, gt=0.0, le=5.0, description="0.2 sparse, 1 typical, 3 crowded.")
+    thickness_um: float = Field(
+        6.0,
+        ge=0.0,
+        le=30.0,
+        description="Fluorescence specimen thickness; focus is its mid-plane (brightfield: thin).",
+    )
     drift_um_per_tile: float = Field(0.15, description="Focus drift between tiles.")
     drift_range_um: float = Field(
         6.0, ge=0.0, description="The drift turns back after this far (0: never)."

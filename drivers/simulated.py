@@ -110,7 +110,7 @@ class SimulatedScope:
             size_px=s.tile_px,
             density=0.0 if blank else s.density,
             defocus_um=defocus,
-            thickness_um=6.0 if s.modality == "fluorescence" else 0.0,
+            thickness_um=s.thickness_um if s.modality == "fluorescence" else 0.0,
             peak_photons=3000.0 if s.modality == "fluorescence" else 8000.0,
             background_photons=40.0,
         )

@@ -57,6 +57,22 @@ def test_the_simulated_scope_exposes_fresh_noise_each_time_and_repeats_a_run() -
     assert np.array_equal(two.snap(), first) and np.array_equal(two.snap(), again)
 
 
+def test_the_slide_s_thickness_is_what_the_scope_renders() -> None:
+    """A thick specimen at its mid-plane holds the out-of-focus light of its other layers."""
+
+    def sharpness(thickness_um: float) -> float:
+        slide = SimulatedSlide(
+            rows=1, cols=1, tile_px=128, drift_um_per_tile=0.0, blank_tiles=0,
+            tilted_region=(9, 9, 9, 9), thickness_um=thickness_um,
+        )  # fmt: skip
+        image = SimulatedScope(slide).snap().astype(float)
+        image -= image.min()
+        return float(np.mean(np.diff(image, axis=1) ** 2) / np.mean(image) ** 2)
+
+    thin, thick = sharpness(0.0), sharpness(10.0)
+    assert thin > 1.5 * thick, (thin, thick)
+
+
 @pytest.mark.parametrize("start", [3.0, -3.0])
 def test_an_unsure_side_is_found_with_one_probe(start: float) -> None:
     scope = scope_at(start)
