@@ -2,7 +2,8 @@
 
 On the simulated scope, each trial puts one field 1-10 um out of focus (random side), and the QC
 loop detects it, refocuses with one strategy and re-acquires until the tile is verified in focus
-(or the retries are spent). Extra exposures are those after the first; compute time is the
+(or the retries are spent). Extra exposures are those after the first; "landed" is the tile's
+true |defocus| where the loop left it (the simulator knows it); compute time is the
 loop's time without the simulator's rendering (a real camera's exposure time is its own).
 """
 
@@ -38,6 +39,7 @@ class Trials:
     extra_exposures: list[int] = field(default_factory=list)
     compute_s: list[float] = field(default_factory=list)
     regained: list[bool] = field(default_factory=list)
+    landed_um: list[float] = field(default_factory=list)  # |defocus| where the tile ended
 
     def row(self) -> dict[str, Any]:
         """Median and spread, for the table."""
@@ -46,6 +48,8 @@ class Trials:
             "strategy": self.strategy,
             "trials": len(extra),
             "regained focus": f"{np.mean(self.regained):.0%}",
+            "landed um, median": float(np.median(self.landed_um)),
+            "landed um, 90th pct": float(np.percentile(self.landed_um, 90)),
             "extra exposures, median": float(np.median(extra)),
             "extra exposures, 90th pct": float(np.percentile(extra, 90)),
             "compute ms, median": 1000 * float(np.median(self.compute_s)),
@@ -126,6 +130,7 @@ def bench_refocus(
                     out.jumps_um.append(jump)
                     out.extra_exposures.append(loop.tally.exposures - before - 1)
                     out.compute_s.append(elapsed)
+                    out.landed_um.append(final)
                     dof = scope.optics.depth_of_field_um
                     out.regained.append(final <= settings.policy.threshold_dof * dof)
                     if progress:

@@ -299,7 +299,12 @@ def bench_refocus_command(
     for key in rows[0]:
         table.add_column(key, justify="right")
     for row in rows:
-        table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()))
+        table.add_row(
+            *(
+                (f"{v:.2f}" if " um" in key else f"{v:.1f}") if isinstance(v, float) else str(v)
+                for key, v in row.items()
+            )
+        )
     Console().print(table)
     if plot_png:
         plot(results, plot_png)

@@ -24,6 +24,7 @@ def test_bench_refocus_reports_each_strategy_and_draws_a_plot(
     assert run.returncode == 0, run.stderr
     for strategy in ("model", "sweep", "hardware"):
         assert f"│ {strategy}" in run.stdout or f"{strategy} │" in run.stdout, run.stdout
+    assert "landed" in run.stdout, run.stdout  # where each strategy left the tile, by truth
     with Image.open(png) as picture:
         assert picture.size[0] > 300
 
