@@ -51,6 +51,7 @@ class History:
     moved: bool = False  # z has moved for this tile (a refocus) since its first acquisition
     run_retries: int = 0
     failed_neighbours: int = 0
+    first_defocus_um: float | None = None  # the tile's first reading, where it showed structure
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,11 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
         )
     spent = _retries_spent(policy, history)
     if spent:
-        return Decision("alarm", f"still {verdict.defocus_um:.2f} um out ({spent})")
+        return Decision(
+            "alarm",
+            f"still {verdict.defocus_um:.2f} um out ({spent})"
+            + _why_still_out(policy, history, verdict),
+        )
     side = 2 * verdict.side_above_prob - 1
     move = -verdict.defocus_um if side > 0 else verdict.defocus_um
     return Decision(
@@ -108,6 +113,36 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
         f"|defocus| {verdict.defocus_um:.2f} um > {limit:.2f} um",
         z_move_um=move if abs(side) >= SIDE_CONFIDENCE else None,
     )
+
+
+#: A refocus that leaves the reading above this share of the tile's first reading did not help.
+NOT_LOWERED = 0.85
+
+
+def _why_still_out(policy: Policy, history: History, verdict: Verdict) -> str:
+    """What a refocused tile's last reading says about why it still fails; empty: nothing."""
+    now, first = verdict.defocus_um, history.first_defocus_um
+    if history.attempt == 0 or now is None:
+        return ""
+    full = threshold_um(policy, verdict.depth_of_field_um)
+    # The threshold under which this reading would pass after a refocus.
+    fix = (
+        "raise policy.threshold_dof above "
+        f"{now / verdict.depth_of_field_um / policy.hysteresis:.1f} (or policy.hysteresis)"
+    )
+    if now <= full:
+        return (
+            f": under the {full:.2f} um threshold, not under the {full * policy.hysteresis:.2f} "
+            "um a refocused tile must reach. Thick specimens read this high at their best "
+            f"focus; if every refocus ends so, {fix}"
+        )
+    if first is not None and now >= NOT_LOWERED * first:
+        return (
+            f": refocusing did not lower the reading ({first:.2f} um at first). Either z does "
+            "not move the focus, or this is the specimen's best focus: thick specimens read "
+            f"this high there; if every refocus ends so, {fix}"
+        )
+    return ""
 
 
 def _retries_spent(policy: Policy, history: History) -> str:

@@ -293,6 +293,7 @@ class QCLoop:
             moved=(row, col) in self.moved,
             run_retries=self.run_retries,
             failed_neighbours=near,
+            first_defocus_um=self.read_first.get((row, col)),
         )
 
     def _act(

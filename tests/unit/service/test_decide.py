@@ -68,3 +68,17 @@ def test_only_a_search_after_a_lost_structure_returns_z_first() -> None:
     assert not decide(verdict(3.0, above=0.6), POLICY, History(attempt=1, moved=True)).undo
     spent = decide(verdict(20.0, blank=0.6), POLICY, History(attempt=2, moved=True))
     assert "focus may be lost" in spent.reason and "2 refocus attempts" in spent.reason
+
+
+def test_a_refocused_tile_still_out_says_why_and_which_setting_to_raise() -> None:
+    """Thick specimens read high at best focus: the alarm names the bar or the flat reading."""
+    stuck = decide(verdict(0.9), POLICY, History(attempt=2, moved=True))
+    assert stuck.action == "alarm"
+    assert "under the 1.00 um threshold, not under the 0.80 um" in stuck.reason
+    assert "raise policy.threshold_dof above 2.2 (or policy.hysteresis)" in stuck.reason
+    flat = decide(verdict(1.3), POLICY, History(attempt=2, moved=True, first_defocus_um=1.4))
+    assert flat.action == "alarm" and "did not lower the reading (1.40 um at first)" in flat.reason
+    assert "threshold_dof above 3.2" in flat.reason  # 1.3 um = 2.6 DOF, over 0.8 hysteresis
+    lowered = decide(verdict(3.0), POLICY, History(attempt=2, moved=True, first_defocus_um=9.0))
+    assert lowered.action == "alarm" and "threshold_dof" not in lowered.reason
+    assert "threshold_dof" not in decide(verdict(3.0), POLICY, History(attempt=2)).reason
