@@ -126,10 +126,12 @@ def _why_still_out(policy: Policy, history: History, verdict: Verdict) -> str:
         return ""
     full = threshold_um(policy, verdict.depth_of_field_um)
     # The threshold under which this reading would pass after a refocus.
+    needed_um = now / policy.hysteresis
     fix = (
-        "raise policy.threshold_dof above "
-        f"{now / verdict.depth_of_field_um / policy.hysteresis:.1f} (or policy.hysteresis)"
-    )
+        f"raise policy.threshold_um above {needed_um:.2f}"
+        if policy.threshold_um
+        else f"raise policy.threshold_dof above {needed_um / verdict.depth_of_field_um:.1f}"
+    ) + " (or policy.hysteresis)"
     if now <= full:
         return (
             f": under the {full:.2f} um threshold, not under the {full * policy.hysteresis:.2f} "

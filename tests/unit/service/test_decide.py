@@ -82,3 +82,8 @@ def test_a_refocused_tile_still_out_says_why_and_which_setting_to_raise() -> Non
     lowered = decide(verdict(3.0), POLICY, History(attempt=2, moved=True, first_defocus_um=9.0))
     assert lowered.action == "alarm" and "threshold_dof" not in lowered.reason
     assert "threshold_dof" not in decide(verdict(3.0), POLICY, History(attempt=2)).reason
+    in_um = POLICY.model_copy(update={"threshold_um": 1.0})
+    assert (
+        "raise policy.threshold_um above 1.62"
+        in decide(verdict(1.3), in_um, History(attempt=2, moved=True, first_defocus_um=1.4)).reason
+    )

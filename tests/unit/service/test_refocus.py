@@ -62,9 +62,14 @@ def test_the_slide_s_thickness_is_what_the_scope_renders() -> None:
 
     def sharpness(thickness_um: float) -> float:
         slide = SimulatedSlide(
-            rows=1, cols=1, tile_px=128, drift_um_per_tile=0.0, blank_tiles=0,
-            tilted_region=(9, 9, 9, 9), thickness_um=thickness_um,
-        )  # fmt: skip
+            rows=1,
+            cols=1,
+            tile_px=128,
+            drift_um_per_tile=0.0,
+            blank_tiles=0,
+            tilted_region=(9, 9, 9, 9),
+            thickness_um=thickness_um,
+        )
         image = SimulatedScope(slide).snap().astype(float)
         image -= image.min()
         return float(np.mean(np.diff(image, axis=1) ** 2) / np.mean(image) ** 2)
