@@ -33,17 +33,21 @@ def test_safe_target(z: float, move: float, target: float, limited: str) -> None
     assert got == target and limited in why
 
 
-def scope_at(z_um: float) -> SimulatedScope:
-    scope = SimulatedScope(
-        SimulatedSlide(
-            rows=1,
-            cols=1,
-            tile_px=64,
-            drift_um_per_tile=0.0,
-            blank_tiles=0,
-            tilted_region=(9, 9, 9, 9),
-        )
+def one_field(tile_px: int = 64, thickness_um: float = 6.0) -> SimulatedSlide:
+    """A slide of one field with cells, no drift and no tilt."""
+    return SimulatedSlide(
+        rows=1,
+        cols=1,
+        tile_px=tile_px,
+        drift_um_per_tile=0.0,
+        blank_tiles=0,
+        tilted_region=(9, 9, 9, 9),
+        thickness_um=thickness_um,
     )
+
+
+def scope_at(z_um: float) -> SimulatedScope:
+    scope = SimulatedScope(one_field())
     scope.set_z(z_um)
     return scope
 
@@ -61,16 +65,7 @@ def test_the_slide_s_thickness_is_what_the_scope_renders() -> None:
     """A thick specimen at its mid-plane holds the out-of-focus light of its other layers."""
 
     def sharpness(thickness_um: float) -> float:
-        slide = SimulatedSlide(
-            rows=1,
-            cols=1,
-            tile_px=128,
-            drift_um_per_tile=0.0,
-            blank_tiles=0,
-            tilted_region=(9, 9, 9, 9),
-            thickness_um=thickness_um,
-        )
-        image = SimulatedScope(slide).snap().astype(float)
+        image = SimulatedScope(one_field(128, thickness_um)).snap().astype(float)
         image -= image.min()
         return float(np.mean(np.diff(image, axis=1) ** 2) / np.mean(image) ** 2)
 
