@@ -128,6 +128,8 @@ def summary(
             cells.append(str(value))
     for name, cells in rows.items():
         table.add_row(name, *cells)
+    if any(t.floor_alarms for _, t in tallies):
+        table.add_row("alarms maybe at best focus", *(_floor(t) for _, t in tallies))
     if truths:
         limit = f"beyond {truths[0].threshold_um:.2f} um"
         table.add_section()
@@ -137,6 +139,17 @@ def summary(
         )
         table.add_row(f"skipped, truly {limit}", *(str(t.skipped_out) for t in truths))
     console.print(table)
+
+
+def _floor(tally: Tally) -> str:
+    """Alarms refocusing could not bring lower: their readings, and the threshold they pass at."""
+    if not tally.floor_alarms:
+        return "0"
+    reads = [r for r, _ in tally.floor_alarms]
+    return (
+        f"{len(reads)}: read {min(reads):.2f}-{max(reads):.2f} um, would pass at threshold "
+        f"{max(p for _, p in tally.floor_alarms):.2f} um"
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -51,7 +51,8 @@ class History:
     moved: bool = False  # z has moved for this tile (a refocus) since its first acquisition
     run_retries: int = 0
     failed_neighbours: int = 0
-    first_defocus_um: float | None = None  # the tile's first reading, where it showed structure
+    #: The reading of the tile's exposure before this one, where it showed structure.
+    previous_defocus_um: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class Decision:
     reason: str
     z_move_um: float | None = None
     undo: bool = False  # first return z to where the tile's first acquisition was
+    #: For an alarm on a reading that may be the specimen's best focus (thick specimens read
+    #: high there): the threshold, um, from which that reading would pass after a refocus.
+    pass_from_um: float | None = None
 
 
 def threshold_um(policy: Policy, depth_of_field_um: float) -> float:
@@ -101,10 +105,11 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
         )
     spent = _retries_spent(policy, history)
     if spent:
+        why = _why_still_out(policy, history, verdict)
         return Decision(
             "alarm",
-            f"still {verdict.defocus_um:.2f} um out ({spent})"
-            + _why_still_out(policy, history, verdict),
+            f"still {verdict.defocus_um:.2f} um out ({spent}){why}",
+            pass_from_um=verdict.defocus_um / policy.hysteresis if why else None,
         )
     side = 2 * verdict.side_above_prob - 1
     move = -verdict.defocus_um if side > 0 else verdict.defocus_um
@@ -115,13 +120,18 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
     )
 
 
-#: A refocus that leaves the reading above this share of the tile's first reading did not help.
+#: A refocus that leaves the reading above this share of the one before it did not lower it.
 NOT_LOWERED = 0.85
+
+#: A specimen's best focus reads within this many thresholds (10 um thick nuclei: 0.9-1.2 at
+#: 20x); a reading farther out that refocusing does not lower is a blank field misread (some
+#: 6 um out at 20x, 3.5 thresholds) or a focus lost, and raising the threshold is no fix.
+FLOOR_WITHIN = 2.0
 
 
 def _why_still_out(policy: Policy, history: History, verdict: Verdict) -> str:
     """What a refocused tile's last reading says about why it still fails; empty: nothing."""
-    now, first = verdict.defocus_um, history.first_defocus_um
+    now, before = verdict.defocus_um, history.previous_defocus_um
     if history.attempt == 0 or now is None:
         return ""
     full = threshold_um(policy, verdict.depth_of_field_um)
@@ -138,10 +148,10 @@ def _why_still_out(policy: Policy, history: History, verdict: Verdict) -> str:
             "um a refocused tile must reach. Thick specimens read this high at their best "
             f"focus; if every refocus ends so, {fix}"
         )
-    if first is not None and now >= NOT_LOWERED * first:
+    if before is not None and NOT_LOWERED * before <= now <= FLOOR_WITHIN * full:
         return (
-            f": refocusing did not lower the reading ({first:.2f} um at first). Either z does "
-            "not move the focus, or this is the specimen's best focus: thick specimens read "
+            f": the last refocus did not lower the reading ({before:.2f} um before it). Either z "
+            "does not move the focus, or this is the specimen's best focus: thick specimens read "
             f"this high there; if every refocus ends so, {fix}"
         )
     return ""

@@ -50,6 +50,8 @@ class Tally:
     exposures: int = 0
     seconds: float = 0.0
     score_ms: list[float] = field(default_factory=list)
+    #: Alarms that may be the specimen's best focus: (the reading, the threshold it passes from).
+    floor_alarms: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class QCLoop:
         self.moved: set[tuple[int, int]] = set()  # positions whose z a refocus has moved
         self.z_first: dict[tuple[int, int], float] = {}  # z of each position's first exposure
         self.read_first: dict[tuple[int, int], float | None] = {}  # and its |defocus| reading
+        self.read_last: dict[tuple[int, int], float | None] = {}  # the latest exposure's reading
         self.empty_streak = 0  # tiles in a row skipped with nothing to focus on
         self.run_retries = 0
         self.tally = Tally()
@@ -118,11 +121,12 @@ class QCLoop:
             self.z_first[(row, col)] = z_um
             self.moved.discard((row, col))
         timed = self._score(image, index)  # validate + score, within the deadline
+        history = self._history(attempt, row, col)  # with the reading before this one
+        reading = self._reading(timed.score)
         if attempt == 0:
-            self.read_first[(row, col)] = self._reading(timed.score)
-        decision = decide(
-            self._verdict(timed), self.settings.policy, self._history(attempt, row, col)
-        )
+            self.read_first[(row, col)] = reading
+        self.read_last[(row, col)] = reading
+        decision = decide(self._verdict(timed), self.settings.policy, history)
         # Refocus within the limits (a search after a lost structure starts from the first z).
         z_first = self.z_first.get((row, col), z_um)
         move, failure = self._act(decision, timed, z_um, z_first, attempt)
@@ -139,6 +143,8 @@ class QCLoop:
         self._publish(index, row, col, attempt, z_um, image, timed, decision, move)
         if decision.action == "alarm":
             self.failed.add((row, col))
+            if decision.pass_from_um is not None and timed.score is not None:
+                self.tally.floor_alarms.append((timed.score.defocus_um, decision.pass_from_um))
             self._alarm("error", index, decision.reason, failure)
             if not keep:
                 self._restore_z(index, row, col)
@@ -293,7 +299,7 @@ class QCLoop:
             moved=(row, col) in self.moved,
             run_retries=self.run_retries,
             failed_neighbours=near,
-            first_defocus_um=self.read_first.get((row, col)),
+            previous_defocus_um=self.read_last.get((row, col)),
         )
 
     def _act(

@@ -28,7 +28,14 @@ def model() -> FocusScorer:
 
 
 class Rig:
-    def __init__(self, tmp: Path, model: FocusScorer, deadline_ms: float = 5000, **optics: Any):
+    def __init__(
+        self,
+        tmp: Path,
+        model: FocusScorer,
+        deadline_ms: float = 5000,
+        thickness_um: float = 6.0,
+        **optics: Any,
+    ):
         self.settings = Settings(
             endpoints=Endpoints(publish="tcp://127.0.0.1:*", snapshot="tcp://127.0.0.1:*"),
             slide=SimulatedSlide(
@@ -39,6 +46,7 @@ class Rig:
                 blank_tiles=0,
                 tilted_region=(9, 9, 9, 9),
                 density=2.0,
+                thickness_um=thickness_um,
             ),
         )
         self.scope = SimulatedScope(self.settings.slide)
@@ -326,3 +334,22 @@ def test_a_scan_counts_the_tiles_it_passed_out_of_focus_by_the_simulator_s_truth
     # The two fields with cells are passed; the blank third one is never counted.
     assert (truth.passed, truth.passed_out) == (2, out)
     assert truth.worst_passed_um == pytest.approx(z_um)
+
+
+def test_a_thick_specimen_s_alarms_say_it_may_be_best_focus_and_the_run_counts_them(
+    tmp_path: Path, model: FocusScorer
+) -> None:
+    """10 um nuclei read over the refocus bar even where the autofocus puts them at focus."""
+    rig = Rig(tmp_path, model, thickness_um=10.0)
+    policy = rig.settings.policy.model_copy(update={"strategies": ("hardware",)})
+    rig.settings = rig.settings.model_copy(update={"policy": policy})
+    rig.loop.settings = rig.settings
+    rig.scope.set_z(4.0)
+    decision = rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0))
+    rig.close()
+    assert abs(rig.scope.last_defocus_um or 0.0) <= 0.2  # the autofocus found the mid-plane
+    assert decision.action == "alarm", decision.reason
+    assert "thick specimens read this high" in decision.reason.lower(), decision.reason
+    assert "raise policy.threshold_dof above" in decision.reason
+    [(reading, pass_from)] = rig.loop.tally.floor_alarms
+    assert pass_from == pytest.approx(reading / 0.8) and reading > 1.7 * 0.8
