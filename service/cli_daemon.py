@@ -142,7 +142,7 @@ def summary(
 
 
 def _floor(tally: Tally) -> str:
-    """Alarms refocusing could not bring lower: their readings, and the threshold they pass at."""
+    """Alarms that may be the specimen's best focus: the readings, the threshold they pass at."""
     if not tally.floor_alarms:
         return "0"
     reads = [r for r, _ in tally.floor_alarms]
