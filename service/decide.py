@@ -68,6 +68,14 @@ class Decision:
     pass_from_um: float | None = None
 
 
+#: Near focus, in multiples of the in-focus threshold. A specimen's best focus reads within it
+#: (10 um thick nuclei: 0.9-1.2 at 20x); a blank field the model misreads seldom does (its
+#: texture reads some 6 um out at 20x, 3.5 thresholds). So a reading within it that no refocus
+#: lowers may be best focus, and a tile given up on there keeps its z; the lost-focus search
+#: stops once a reading is within it.
+NEAR_FOCUS = 2.0
+
+
 def threshold_um(policy: Policy, depth_of_field_um: float) -> float:
     """The in-focus threshold in micrometres for these optics."""
     return policy.threshold_um or policy.threshold_dof * depth_of_field_um
@@ -105,11 +113,11 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
         )
     spent = _retries_spent(policy, history)
     if spent:
-        why = _why_still_out(policy, history, verdict)
+        why, pass_from_um = _why_still_out(policy, history, verdict)
         return Decision(
             "alarm",
             f"still {verdict.defocus_um:.2f} um out ({spent}){why}",
-            pass_from_um=verdict.defocus_um / policy.hysteresis if why else None,
+            pass_from_um=pass_from_um,
         )
     side = 2 * verdict.side_above_prob - 1
     move = -verdict.defocus_um if side > 0 else verdict.defocus_um
@@ -123,17 +131,16 @@ def decide(verdict: Verdict, policy: Policy, history: History = History()) -> De
 #: A refocus that leaves the reading above this share of the one before it did not lower it.
 NOT_LOWERED = 0.85
 
-#: A specimen's best focus reads within this many thresholds (10 um thick nuclei: 0.9-1.2 at
-#: 20x); a reading farther out that refocusing does not lower is a blank field misread (some
-#: 6 um out at 20x, 3.5 thresholds) or a focus lost, and raising the threshold is no fix.
-FLOOR_WITHIN = 2.0
 
+def _why_still_out(policy: Policy, history: History, verdict: Verdict) -> tuple[str, float | None]:
+    """Why a refocused tile still fails, in words, and the threshold it would pass at (um).
 
-def _why_still_out(policy: Policy, history: History, verdict: Verdict) -> str:
-    """What a refocused tile's last reading says about why it still fails; empty: nothing."""
+    The threshold is given where the reading may be the specimen's best focus; ("", None):
+    the reading says nothing more.
+    """
     now, before = verdict.defocus_um, history.previous_defocus_um
     if history.attempt == 0 or now is None:
-        return ""
+        return "", None
     full = threshold_um(policy, verdict.depth_of_field_um)
     # The threshold under which this reading would pass after a refocus.
     needed_um = now / policy.hysteresis
@@ -147,14 +154,14 @@ def _why_still_out(policy: Policy, history: History, verdict: Verdict) -> str:
             f": under the {full:.2f} um threshold, not under the {full * policy.hysteresis:.2f} "
             "um a refocused tile must reach. Thick specimens read this high at their best "
             f"focus; if every refocus ends so, {fix}"
-        )
-    if before is not None and NOT_LOWERED * before <= now <= FLOOR_WITHIN * full:
+        ), needed_um
+    if before is not None and NOT_LOWERED * before <= now <= NEAR_FOCUS * full:
         return (
             f": the last refocus did not lower the reading ({before:.2f} um before it). Either z "
             "does not move the focus, or this is the specimen's best focus: thick specimens read "
             f"this high there; if every refocus ends so, {fix}"
-        )
-    return ""
+        ), needed_um
+    return "", None
 
 
 def _retries_spent(policy: Policy, history: History) -> str:

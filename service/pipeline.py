@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Literal
 from focusqc.config.events import Alarm, TileQC
 from focusqc.models.postprocess import skip_reason
 from focusqc.models.preprocess import TileError, check_tile
-from focusqc.service.decide import Decision, History, Verdict, decide, threshold_um
+from focusqc.service.decide import (
+    NEAR_FOCUS,
+    Decision,
+    History,
+    Verdict,
+    decide,
+    threshold_um,
+)
 from focusqc.service.refocus import Move, refocus, search_structure
 from focusqc.service.thumbnail import thumbnail
 
@@ -32,10 +39,6 @@ if TYPE_CHECKING:
     from focusqc.service.run_docs import RunDocuments
 
 log = logging.getLogger(__name__)
-
-#: Near focus, in multiples of the in-focus threshold: where the lost-focus search stops, and
-#: where a tile given up on keeps its z (when it read farther out at first).
-NEAR_FOCUS = 2.0
 
 #: Steps of the lost-focus search, in depths of field. The model reads structure out to some 20
 #: depths of field, so steps of 10 cannot pass a focus without one exposure showing it.
