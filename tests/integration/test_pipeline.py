@@ -342,8 +342,7 @@ def test_a_thick_specimen_s_alarms_say_it_may_be_best_focus_and_the_run_counts_t
     """10 um nuclei read over the refocus bar even where the autofocus puts them at focus."""
     rig = Rig(tmp_path, model, thickness_um=10.0)
     policy = rig.settings.policy.model_copy(update={"strategies": ("hardware",)})
-    rig.settings = rig.settings.model_copy(update={"policy": policy})
-    rig.loop.settings = rig.settings
+    rig.settings = rig.loop.settings = rig.settings.model_copy(update={"policy": policy})
     rig.scope.set_z(4.0)
     decision = rig.loop.tile(0, 0, 0, rig.scope.grid_xy(0, 0))
     rig.close()

@@ -81,10 +81,10 @@ def test_a_refocused_tile_still_out_says_why_and_which_setting_to_raise() -> Non
     assert "threshold_dof above 3.2" in flat.reason  # 1.3 um = 2.6 DOF, over 0.8 hysteresis
     assert flat.pass_from_um == pytest.approx(1.3 / 0.8)
     lowered = decide(verdict(3.0), POLICY, History(attempt=2, moved=True, previous_defocus_um=9.0))
+    assert lowered.action == "alarm" and "threshold_dof" not in lowered.reason
     # A blank field misread far out is not lowered either, but no threshold is the fix there.
     misread = decide(verdict(5.0), POLICY, History(attempt=2, moved=True, previous_defocus_um=5.2))
     assert "threshold_dof" not in misread.reason and misread.pass_from_um is None
-    assert lowered.action == "alarm" and "threshold_dof" not in lowered.reason
     assert "threshold_dof" not in decide(verdict(3.0), POLICY, History(attempt=2)).reason
     in_um = POLICY.model_copy(update={"threshold_um": 1.0})
     assert (
